@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make demo` (the whole product, running) and `make test`.
+# Both set themselves up: the virtual environment, Python dependencies pinned by
+# constraints.txt, and (on Debian, as root) the system packages the tests and demo need.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS := server,client,simulator,release,dev
+
+# Debian packages: PostgreSQL (tests run on SQLite and PostgreSQL), Chromium for the page tests,
+# Xvfb + trayer + xdotool + ImageMagick for the tray tests, docker-compose to validate the topology.
+TEST_DEB_PACKAGES := postgresql chromium xvfb trayer xdotool imagemagick x11-utils docker-compose
+DEMO_DEB_PACKAGES :=
+
+PYTEST_ARGS ?=
+
+.PHONY: help venv system-packages test lint typecheck demo clean
+
+help:
+	@echo "make demo   - run server + gateway simulator + paired connector, print where to look"
+	@echo "make test   - run the whole test suite (SQLite and PostgreSQL, browser, tray)"
+	@echo "make lint   - ruff"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Installs missing Debian packages when running as root on Debian; otherwise says what is missing.
+system-packages:
+	@scripts/ensure-debian-packages $(TEST_DEB_PACKAGES)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy client server simulator release
+
+test: system-packages venv lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	@scripts/ensure-debian-packages $(DEMO_DEB_PACKAGES)
+	$(PY) scripts/demo.py
+
+clean:
+	rm -rf $(VENV) .demo test-artefacts .pytest_cache .ruff_cache .mypy_cache

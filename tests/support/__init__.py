@@ -1,0 +1,1 @@
+"""Shared helpers for tests: processes on loopback, system tools, live servers."""

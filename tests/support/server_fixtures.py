@@ -1,0 +1,1 @@
+"""Fixtures for a live Veracity server (filled in by the server core)."""
