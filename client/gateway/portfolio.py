@@ -1,0 +1,105 @@
+"""Portfolio endpoints: accounts, summary (net liquidation, cash), every position page.
+
+IBKR requires `GET /portfolio/accounts` before any other `/portfolio` call in a session; the
+`PortfolioReader` calls it first in every snapshot (it is paced at 1 per 5 s anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from client.gateway.errors import GatewayProtocolError
+from client.gateway.transport import GatewayTransport
+from client.numbers import parse_decimal
+
+logger = logging.getLogger(__name__)
+
+# Pages are "up to 100" (older docs: 30). The first page tells us the real size; a page shorter
+# than that, or empty, is the last. The cap only guards against a gateway that repeats pages.
+MAX_POSITION_PAGES = 200
+
+
+@dataclass(frozen=True)
+class GatewayAccount:
+    """One account as `/portfolio/accounts` lists it."""
+
+    account_id: str
+    base_currency: str | None
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """The summary figures a snapshot needs."""
+
+    net_liquidation: Decimal | None
+    cash: Decimal | None
+    currency: str | None
+
+
+class PortfolioReader:
+    """Reads accounts, summaries and positions in the order IBKR requires."""
+
+    def __init__(self, transport: GatewayTransport) -> None:
+        self._transport = transport
+
+    def accounts(self) -> list[GatewayAccount]:
+        """Every account the gateway session can see (must come first in a session)."""
+        body = self._transport.request("GET", "/portfolio/accounts")
+        if not isinstance(body, list):
+            raise GatewayProtocolError("/portfolio/accounts did not return a list")
+        accounts = []
+        for item in body:
+            if not isinstance(item, dict):
+                continue
+            account_id = item.get("accountId") or item.get("id")
+            if account_id:
+                accounts.append(GatewayAccount(str(account_id), item.get("currency")))
+        return accounts
+
+    def summary(self, account_id: str) -> AccountSummary:
+        """Net liquidation and cash from the summary (cash from the ledger if absent)."""
+        body = self._transport.request("GET", f"/portfolio/{account_id}/summary")
+        if not isinstance(body, dict):
+            raise GatewayProtocolError(f"summary of {account_id} is not an object")
+        net_liquidation, currency = _summary_amount(body, "netliquidation")
+        cash, cash_currency = _summary_amount(body, "totalcashvalue")
+        if cash is None:
+            cash = self._ledger_cash(account_id)
+        return AccountSummary(net_liquidation, cash, currency or cash_currency)
+
+    def _ledger_cash(self, account_id: str) -> Decimal | None:
+        body = self._transport.request("GET", f"/portfolio/{account_id}/ledger")
+        base = body.get("BASE") if isinstance(body, dict) else None
+        return parse_decimal(base.get("cashbalance")) if isinstance(base, dict) else None
+
+    def positions(self, account_id: str) -> list[dict[str, Any]]:
+        """Every position of the account, page after page until a short or empty page."""
+        positions: list[dict[str, Any]] = []
+        page_size: int | None = None
+        for page in range(MAX_POSITION_PAGES):
+            body = self._transport.request("GET", f"/portfolio/{account_id}/positions/{page}")
+            if body is None:
+                body = []
+            if not isinstance(body, list):
+                raise GatewayProtocolError(f"positions page {page} of {account_id} is not a list")
+            positions.extend(item for item in body if isinstance(item, dict))
+            if page_size is None:
+                page_size = len(body)
+            if not body or len(body) < page_size:
+                return positions
+        logger.warning("stopped reading positions of an account after %d pages",
+                       MAX_POSITION_PAGES)
+        return positions
+
+
+def _summary_amount(summary: dict[str, Any], key: str) -> tuple[Decimal | None, str | None]:
+    entry = summary.get(key)
+    if not isinstance(entry, dict) or entry.get("isNull"):
+        return None, None
+    amount = entry.get("amount")
+    if amount is None:
+        amount = entry.get("value")
+    return parse_decimal(amount), entry.get("currency")

@@ -1,0 +1,57 @@
+"""Exact numbers from the gateway's JSON: Decimal everywhere, never binary float.
+
+The gateway sends money and quantities sometimes as JSON numbers, sometimes as strings
+("123.45", "1,234.50", "5%"). The HTTP contract with Veracity sends them as decimal strings.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class NumberFormatError(ValueError):
+    """A value the gateway sent that is not a number where one was expected."""
+
+
+def parse_decimal(value: Any) -> Decimal | None:
+    """Parse a gateway number exactly; None/""/"N/A" → None; garbage → NumberFormatError."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        # The JSON parser should hand us Decimal already (parse_float=Decimal); if a float slips
+        # through, its shortest repr is what the gateway wrote, not its binary expansion.
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if text in {"", "N/A", "n/a", "-", "--"}:
+            return None
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise NumberFormatError(f"not a number: {value!r}") from None
+        if not number.is_finite():
+            raise NumberFormatError(f"not a finite number: {value!r}")
+        return number
+    raise NumberFormatError(f"not a number: {value!r}")
+
+
+def parse_trailing_amount(value: Any) -> tuple[Decimal | None, str | None]:
+    """Split a trailing amount like "5%" → (5, "%") or "1.25" → (1.25, "amt")."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return parse_decimal(value.strip()[:-1]), "%"
+    amount = parse_decimal(value)
+    return amount, (None if amount is None else "amt")
+
+
+def decimal_to_string(value: Decimal | None) -> str | None:
+    """The contract's form of a number: a plain decimal string without exponent, or None."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    # "-0" is a valid Decimal but reads oddly on a page; normalise it.
+    return text.lstrip("-") if text.startswith("-") and text.strip("-0.") == "" else text
