@@ -1,0 +1,1 @@
+"""Tests of the gateway launcher (client.launcher)."""
