@@ -1,0 +1,1 @@
+"""Tests of the tray app, its menu model, icons and dialogs."""
