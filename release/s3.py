@@ -29,7 +29,8 @@ CREDENTIALS_HINT = (
 def make_s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
     """An S3 client from the standard credential chain, optionally on another endpoint."""
     # Path-style addressing works with MinIO and moto on a bare host:port as well as AWS.
-    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3})
+    config = Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                    retries={"max_attempts": 3})
     # A new session each time: boto3's module-level default session caches credentials.
     session = boto3.session.Session()
     return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
