@@ -165,7 +165,7 @@ class VeracityClient:
         headers = {"Content-Type": "application/json"}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
-        data = payload if isinstance(payload, str) else _dumps(payload)
+        data = payload if isinstance(payload, str) else json_dumps(payload)
         url = f"{self.base_url}{path}"
         attempt = 0
         while True:
@@ -238,5 +238,6 @@ def _positive(value: Any, default: float) -> float:
     return number if number > 0 else default
 
 
-def _dumps(payload: dict[str, Any]) -> str:
+def json_dumps(payload: dict[str, Any]) -> str:
+    """Compact JSON text of a payload (numbers already decimal strings)."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

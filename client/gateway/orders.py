@@ -4,8 +4,8 @@
 * Orders are read per account (`accountId=`): without it the gateway can answer a false empty
   list. The endpoint is paced at 1 per 5 s, so several accounts take several intervals.
 * The first call in a session may come back empty ("pre-flight", `snapshot: false`): an empty
-  answer with `snapshot: false`, or the first empty answer for an account in this session, is
-  asked again (the pacer spaces the retry).
+  answer with `snapshot: false` (or, without the flag, the first empty answer for an account in
+  this session) is asked again, at most twice; the pacer spaces the retries.
 * The gateway's `filters` are reported inconsistent: filtering happens here.
 """
 
@@ -122,7 +122,11 @@ class OrdersReader:
             orders = [order for order in body.get("orders") or [] if isinstance(order, dict)]
             first_in_session = account_id not in self._primed_accounts
             self._primed_accounts.add(account_id)
-            preflight = not orders and (body.get("snapshot") is False or first_in_session)
+            # snapshot: true means "this is the complete list", so an empty one is believed.
+            # snapshot: false is the pre-flight answer; a missing flag is only doubted once.
+            snapshot_flag = body.get("snapshot")
+            preflight = not orders and (
+                snapshot_flag is False or (snapshot_flag is None and first_in_session))
             if not preflight:
                 break
             if attempt < PREFLIGHT_RETRIES:
