@@ -1,0 +1,1 @@
+"""User sessions: login, logout, and the guards the user API uses (session + CSRF)."""

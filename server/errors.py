@@ -1,0 +1,176 @@
+"""One error model for the whole API: `{"error": {"code": "<snake_case>", "message": "..."}}`.
+
+Views (and other blueprints, e.g. downloads) raise an `ApiError` subclass; `register_error_handlers`
+installs ONE handler that renders those, werkzeug's HTTP errors (404, 405, 413, 429, ...) and
+unexpected exceptions (500) alike — never an HTML page, never a stack trace in the body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the API reports to the caller: HTTP status, snake_case code, human message."""
+
+    status = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 status: int | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.headers = headers or {}
+
+
+class InvalidJson(ApiError):
+    """The body is not valid UTF-8 JSON (or not a JSON object)."""
+
+    status, code, message = 400, "invalid_json", "The request body is not valid JSON."
+
+
+class InvalidRequest(ApiError):
+    """The JSON does not match the schema; the message names the field path."""
+
+    status, code, message = 400, "invalid_request", "The request does not match the schema."
+
+
+class NotAuthenticated(ApiError):
+    """No (valid) user session."""
+
+    status, code, message = 401, "not_authenticated", "Log in first."
+
+
+class InvalidCredentials(ApiError):
+    """Wrong email or password."""
+
+    status, code, message = 401, "invalid_credentials", "Wrong email or password."
+
+
+class InvalidKey(ApiError):
+    """Unknown, malformed or revoked connector key."""
+
+    status, code = 401, "invalid_key"
+    message = "The connector key is unknown or revoked. Generate a new token and pair again."
+
+
+class TokenInvalid(ApiError):
+    """The pairing token does not exist."""
+
+    status, code = 401, "token_invalid"
+    message = "This pairing token is not valid. Generate a new one in Profile → IBKR Integration."
+
+
+class TokenExpired(ApiError):
+    """The pairing token's TTL has passed."""
+
+    status, code = 401, "token_expired"
+    message = "This pairing token has expired. Generate a new one in Profile → IBKR Integration."
+
+
+class TokenUsed(ApiError):
+    """The pairing token was already exchanged."""
+
+    status, code = 401, "token_used"
+    message = ("This pairing token was already used. "
+               "Generate a new one in Profile → IBKR Integration.")
+
+
+class CsrfFailed(ApiError):
+    """Unsafe method without the session's X-CSRF-Token."""
+
+    status, code = 403, "csrf_failed"
+    message = "Missing or wrong X-CSRF-Token header; reload the page and try again."
+
+
+class NotFound(ApiError):
+    """The resource does not exist (or belongs to someone else)."""
+
+    status, code, message = 404, "not_found", "Not found."
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency (database, storage) is not reachable."""
+
+    status, code, message = 503, "unavailable", "The service is temporarily unavailable."
+
+
+# Werkzeug's HTTP errors mapped to our codes; anything unlisted gets a code from its name.
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+HTTP_ERROR_MESSAGES = {
+    404: "No such URL on this server.",
+    413: "The request body is too large.",
+    429: "Too many requests; wait a moment and try again.",
+}
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The JSON error body with its status (and any extra headers such as Retry-After)."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _render_api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, error.headers)
+
+
+def _render_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = HTTP_ERROR_CODES.get(status) or _snake_case(error.name)
+    message = HTTP_ERROR_MESSAGES.get(status) or error.description or error.name
+    headers: dict[str, Any] = {}
+    # Keep the headers werkzeug computed (Allow on 405, Retry-After on 429) but not its HTML type.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            headers[name] = value
+    if status == 429 and "Retry-After" not in headers:
+        headers["Retry-After"] = _retry_after_seconds(error)
+    if status == 405:
+        message = "This method is not allowed on this URL."
+    return error_response(status, code, message, headers)
+
+
+def _retry_after_seconds(error: HTTPException) -> str:
+    retry_after = getattr(error, "retry_after", None)
+    return str(int(retry_after)) if retry_after else "60"
+
+
+def _render_unexpected(error: Exception) -> Response:
+    # The traceback goes to the server log only; request bodies are never logged (they carry keys,
+    # tokens and portfolio data).
+    log.exception("unexpected error while handling a request", exc_info=error)
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def _snake_case(name: str) -> str:
+    return "_".join(name.lower().replace("-", " ").split())
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every failure of `app` as the JSON error body."""
+    app.register_error_handler(ApiError, _render_api_error)
+    app.register_error_handler(HTTPException, _render_http_exception)
+    app.register_error_handler(Exception, _render_unexpected)

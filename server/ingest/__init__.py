@@ -1,0 +1,1 @@
+"""Ingest: the connector's heartbeats and portfolio snapshots (Bearer connector key)."""

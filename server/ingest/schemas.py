@@ -1,0 +1,133 @@
+"""Request and response bodies of heartbeat and snapshots — exactly the HTTP contract, strictly.
+
+Money and quantities arrive as exact decimal strings ("1234.5600") or JSON numbers (parsed as
+Decimal); optional fields may be absent or null; unknown fields at any depth are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from server.pairing.schemas import GatewayState
+from server.schemas import (
+    ExactNumber,
+    LongText,
+    StrictModel,
+    UtcTimestamp,
+)
+
+Code = Annotated[str, StringConstraints(max_length=32)]
+Currency = Annotated[str, StringConstraints(max_length=16)]
+Conid = Annotated[int, Field(ge=0, le=2**62)]
+MAX_ACCOUNTS = 200
+MAX_ROWS_PER_ACCOUNT = 20_000
+
+
+class GatewayStatus(StrictModel):
+    """The gateway as the connector sees it."""
+
+    state: GatewayState
+    message: LongText | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+
+
+class HeartbeatRequest(StrictModel):
+    """The connector is alive; how its gateway is doing."""
+
+    connector_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    uptime_s: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    last_snapshot_at: UtcTimestamp | None = None
+    gateway: GatewayStatus
+
+
+class HeartbeatAnswer(BaseModel):
+    """Server time, the intervals to use, and the newest connector version (if known)."""
+
+    server_time: str
+    heartbeat_interval_s: int
+    snapshot_interval_s: int
+    latest_version: str | None
+
+
+class PositionIn(StrictModel):
+    """One position, in the contract's field names."""
+
+    conid: Conid
+    symbol: Annotated[str, StringConstraints(max_length=64)] | None = None
+    description: LongText | None = None
+    asset_class: Code | None = None
+    quantity: ExactNumber
+    market_price: ExactNumber | None = None
+    market_value: ExactNumber | None = None
+    average_cost: ExactNumber | None = None
+    unrealized_pnl: ExactNumber | None = None
+    currency: Currency | None = None
+    multiplier: ExactNumber | None = None
+
+
+class StopOrderIn(StrictModel):
+    """One working stop-type order."""
+
+    order_id: Annotated[str | int, Field()]
+    conid: Conid
+    symbol: Annotated[str, StringConstraints(max_length=64)] | None = None
+    side: Literal["BUY", "SELL"]
+    order_type: Code | None = None
+    quantity: ExactNumber | None = None
+    stop_price: ExactNumber | None = None
+    limit_price: ExactNumber | None = None
+    trailing_amount: ExactNumber | None = None
+    trailing_unit: Annotated[str, StringConstraints(max_length=16)] | None = None
+    time_in_force: Annotated[str, StringConstraints(max_length=16)] | None = None
+    status: Code | None = None
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id_as_text(cls, value: str | int) -> str:
+        # IBKR order ids are integers; some clients send them as strings. Store text either way.
+        text = str(value)
+        if not 1 <= len(text) <= 64:
+            raise ValueError("order_id must be 1 to 64 characters")
+        return text
+
+
+class AccountIn(StrictModel):
+    """One IBKR account with its positions and working stop orders."""
+
+    account_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    base_currency: Currency | None = None
+    net_liquidation: ExactNumber | None = None
+    cash: ExactNumber | None = None
+    positions: Annotated[list[PositionIn], Field(max_length=MAX_ROWS_PER_ACCOUNT)] = Field(
+        default_factory=list)
+    stop_orders: Annotated[list[StopOrderIn], Field(max_length=MAX_ROWS_PER_ACCOUNT)] = Field(
+        default_factory=list)
+
+
+class SnapshotRequest(StrictModel):
+    """A whole-portfolio snapshot taken at `taken_at`."""
+
+    snapshot_id: UUID
+    taken_at: UtcTimestamp
+    accounts: Annotated[list[AccountIn], Field(max_length=MAX_ACCOUNTS)]
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_unique(cls, accounts: list[AccountIn]) -> list[AccountIn]:
+        seen: set[str] = set()
+        for account in accounts:
+            if account.account_id in seen:
+                raise ValueError(f"account {account.account_id} appears twice")
+            seen.add(account.account_id)
+        return accounts
+
+
+class SnapshotAnswer(BaseModel):
+    """The snapshot's id and whether it had been stored before."""
+
+    snapshot_id: str
+    duplicate: bool
+

@@ -1,0 +1,1 @@
+"""Pairing: one-time tokens, their exchange for a connector key, the connector list, revocation."""

@@ -1,0 +1,36 @@
+"""Building blocks for request models: strict (extra fields forbidden), exact decimals, UTC times.
+
+Every request model derives from `StrictModel`, so an unknown field anywhere — top level or inside
+a nested position or order — is a 400 naming it, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+# Money and quantities: exact, finite, and bounded so "1E+999999" cannot blow up formatting.
+ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=40)]
+ShortText = Annotated[str, StringConstraints(max_length=255)]
+NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+
+
+def _to_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class StrictModel(BaseModel):
+    """A request model that rejects unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmptyBody(StrictModel):
+    """No fields: an empty body or {} (anything else is rejected)."""
