@@ -1,0 +1,162 @@
+"""`SimulatorControl`: drive a running simulator (in this process or another) over `/sim/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class SimulatorControlError(RuntimeError):
+    """A control call was refused; carries the HTTP status and the simulator's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"simulator control call failed ({status}): {message}")
+        self.status = status
+
+
+class SimulatorControl:
+    """Thin client of the control API; every method is one HTTP call and returns its JSON."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0,
+                 verify: bool | str = False) -> None:
+        # The simulator's certificate is self-signed and made at start: like every gateway
+        # client, control calls skip verification unless given the PEM file to check against.
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.verify = verify
+        self.http = requests.Session()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        # verify goes with each call: a Session-level verify=False loses to REQUESTS_CA_BUNDLE.
+        response = self.http.request(method, f"{self.base_url}/sim{path}", json=body,
+                                     timeout=self.timeout_s, verify=self.verify)
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:200]
+            raise SimulatorControlError(response.status_code, message)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    # session
+    def login(self, brokerage: bool = True) -> dict[str, Any]:
+        """Log in as the browser would (brokerage=False: read-only session only)."""
+        return self._call("POST", "/login", {"brokerage": brokerage})
+
+    def logout(self) -> dict[str, Any]:
+        """End the session."""
+        return self._call("POST", "/logout")
+
+    def expire_session(self) -> dict[str, Any]:
+        """Drop the session as the idle timeout would."""
+        return self._call("POST", "/session/expire")
+
+    def make_competing(self) -> dict[str, Any]:
+        """Another login elsewhere takes the brokerage session."""
+        return self._call("POST", "/session/competing")
+
+    def set_connected(self, connected: bool) -> dict[str, Any]:
+        """Cut or restore the gateway's link to IBKR."""
+        return self._call("POST", "/session/connected", {"connected": connected})
+
+    def session(self) -> dict[str, Any]:
+        """The session's flags and remaining idle time."""
+        return self._call("GET", "/session")
+
+    # book
+    def state(self) -> dict[str, Any]:
+        """`{accounts: [{account_id, base_currency, net_liquidation, positions, orders}]}`."""
+        return self._call("GET", "/state")
+
+    def set_accounts(self, accounts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace every account (see docs/simulator.md for the fields)."""
+        return self._call("PUT", "/accounts", {"accounts": accounts})
+
+    def set_positions(self, account_id: str, positions: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace one account's positions."""
+        return self._call("PUT", f"/accounts/{account_id}/positions", {"positions": positions})
+
+    def set_orders(self, account_id: str, orders: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace one account's orders."""
+        return self._call("PUT", f"/accounts/{account_id}/orders", {"orders": orders})
+
+    def add_order(self, account_id: str, order: dict[str, Any]) -> dict[str, Any]:
+        """Add one order; returns it in the gateway's shape."""
+        return self._call("POST", f"/accounts/{account_id}/orders", order)
+
+    def update_order(self, order_id: int, **changes: Any) -> dict[str, Any]:
+        """Change an order's `status` and/or `filled_quantity`."""
+        return self._call("POST", f"/orders/{order_id}", changes)
+
+    def set_prices(self, prices: dict[int, float]) -> dict[str, Any]:
+        """Set prices by conid."""
+        return self._call("PUT", "/prices", {"prices": {str(k): v for k, v in prices.items()}})
+
+    def tick_prices(self, steps: int = 1) -> dict[str, Any]:
+        """Move every price by `steps` random-walk steps."""
+        return self._call("POST", "/prices/tick", {"steps": steps})
+
+    # behaviour
+    def config(self) -> dict[str, Any]:
+        """The current options."""
+        return self._call("GET", "/config")
+
+    def configure(self, **options: Any) -> dict[str, Any]:
+        """Change options, e.g. `configure(idle_timeout_s=2, penalty_box_s=1)`."""
+        return self._call("POST", "/config", options)
+
+    def set_pacing(self, enabled: bool | None = None,
+                   clear_penalty: bool = False) -> dict[str, Any]:
+        """Turn pacing on/off and/or leave the penalty box now."""
+        body: dict[str, Any] = {"clear_penalty": clear_penalty}
+        if enabled is not None:
+            body["enabled"] = enabled
+        return self._call("POST", "/pacing", body)
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move a manual clock forward (simulators started with one only)."""
+        return self._call("POST", "/clock/advance", {"seconds": seconds})
+
+    def add_fault(self, kind: str, endpoint: str | None = None, count: int | None = None,
+                  **details: Any) -> dict[str, Any]:
+        """Inject a fault (`latency`, `status`, `reset`, `slow_body`); returns it with its id."""
+        return self._call("POST", "/faults", {"kind": kind, "endpoint": endpoint,
+                                              "count": count, **details})
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The active faults."""
+        return self._call("GET", "/faults")["faults"]
+
+    def clear_faults(self) -> None:
+        """Clear every fault."""
+        self._call("DELETE", "/faults")
+
+    def requests(self) -> dict[str, Any]:
+        """Counters per endpoint (count, refused_429, faulted, accepted, min_interval_s)."""
+        return self._call("GET", "/requests")
+
+    def endpoint(self, template: str) -> dict[str, Any]:
+        """One endpoint's counters (zeros when it was never called)."""
+        empty = {"count": 0, "refused_429": 0, "faulted": 0, "accepted": 0,
+                 "min_interval_s": None}
+        return self.requests()["endpoints"].get(template, empty)
+
+    def reset(self, scenario: str | None = None, seed: int | None = None) -> dict[str, Any]:
+        """Fresh start (logged out, counters and faults cleared)."""
+        body: dict[str, Any] = {}
+        if scenario is not None:
+            body["scenario"] = scenario
+        if seed is not None:
+            body["seed"] = seed
+        return self._call("POST", "/reset", body)
+
+    def certificate_pem(self) -> str:
+        """The simulator's self-signed certificate."""
+        return self._call("GET", "/certificate")
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.http.close()
