@@ -38,6 +38,9 @@ from client.version import connector_version
 logger = logging.getLogger(__name__)
 
 
+READ_STDIN = "-"
+
+
 class ExitCode(IntEnum):
     """Exit codes of every command (documented in docs/connector.md)."""
 
@@ -186,8 +189,8 @@ def command_sync(args: argparse.Namespace, settings: Settings, folders: Folders)
 
 def command_pair(args: argparse.Namespace, settings: Settings, folders: Folders) -> ExitCode:
     """Exchange the token for a key and store it (saving --veracity-url/--key-store first)."""
-    read_stdin = args.token == "-"  # keeps the token out of the process list
-    token = sys.stdin.readline().strip() if read_stdin else args.token
+    # "-" reads the token from stdin, which keeps it out of the process list.
+    token = sys.stdin.readline().strip() if args.token == READ_STDIN else args.token
     changes = {name: value for name, value in (("veracity_url", args.veracity_url),
                                                ("key_store", args.key_store)) if value}
     candidate = settings
