@@ -34,6 +34,7 @@ BLUEPRINTS = [
     "server.pairing.views:blueprint",
     "server.ingest.views:blueprint",
     "server.profile.views:blueprint",
+    "server.downloads.views:blueprint",
 ]
 
 

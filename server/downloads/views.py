@@ -1,0 +1,143 @@
+"""Public download routes for the Windows connector (DESIGN.md "Downloads").
+
+    GET /api/v1/downloads/ibkr-connector/windows                 metadata JSON
+    GET /api/v1/downloads/ibkr-connector/windows/installer       302 to storage, or the file
+    GET /api/v1/downloads/ibkr-connector/windows/updates/<file>  Velopack update feed
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request, url_for
+from werkzeug.wsgi import wrap_file
+
+from server.downloads.feed import UnknownFeedFile
+from server.downloads.metadata import NotConfigured, S3Object
+from server.downloads.resolver import ServedRelease
+from server.downloads.schemas import OPERATIONS
+from server.downloads.setup import EXTENSION_KEY, DownloadsState, init_downloads
+from server.downloads.storage import StorageError
+from server.errors import ApiError, NotFound
+from server.openapi import declare_operations
+
+blueprint = Blueprint("downloads", __name__, url_prefix="/api/v1/downloads/ibkr-connector/windows")
+blueprint.record_once(lambda state: init_downloads(state.app))
+declare_operations(blueprint, OPERATIONS)
+
+SHA256_HEADER = "X-Checksum-SHA256"
+
+
+class DownloadNotConfigured(ApiError):
+    """No valid release is configured (the reason is in the server log, not in the answer)."""
+
+    status, code = 503, "not_configured"
+    message = "The Windows connector download is not available right now; try again later."
+
+
+def _state(app: Flask | None = None) -> DownloadsState:
+    return (app or current_app).extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+def _served() -> ServedRelease:
+    try:
+        return _state().resolver.current()
+    except NotConfigured:
+        raise DownloadNotConfigured() from None
+
+
+@blueprint.get("")
+def release_metadata() -> Any:
+    """What users need to decide to download: version, date, checksum, size, link."""
+    served = _served()
+    meta = served.metadata
+    response = jsonify({
+        "version": meta.version,
+        "published_at": meta.published_at.isoformat().replace("+00:00", "Z")
+        if meta.published_at else None,
+        "sha256": served.sha256,
+        "size": served.size,
+        "filename": meta.filename,
+        "notes": meta.notes,
+        "release_notes_url": meta.release_notes_url,
+        "download_url": url_for("downloads.installer", _external=True),
+    })
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@blueprint.get("/installer")
+def installer() -> Any:
+    """The installer: a fresh presigned URL, the external URL, or the local file itself."""
+    state = _state()
+    served = _served()
+    meta = served.metadata
+    if meta.s3 is not None:
+        return _no_store(redirect(_presigned(state, meta.s3, meta.filename), code=302))
+    if meta.url is not None:
+        return _no_store(redirect(meta.url, code=302))
+    try:
+        local = state.resolver.open_local_installer(meta)
+    except NotConfigured as error:
+        state.resolver.report_problem(str(error))
+        raise DownloadNotConfigured() from None
+    response = Response(wrap_file(request.environ, local.handle), mimetype=
+                        "application/vnd.microsoft.portable-executable", direct_passthrough=True)
+    response.content_length = local.size
+    response.last_modified = local.modified_at
+    response.set_etag(local.sha256)
+    response.headers["Content-Disposition"] = f'attachment; filename="{meta.filename}"'
+    response.headers[SHA256_HEADER] = local.sha256
+    response.headers["Repr-Digest"] = \
+        f"sha-256=:{base64.b64encode(bytes.fromhex(local.sha256)).decode()}:"
+    response.cache_control.no_cache = True
+    return response.make_conditional(request, accept_ranges=True, complete_length=local.size)
+
+
+@blueprint.get("/updates/<name>")
+def update_feed(name: str) -> Any:
+    """Velopack's feed: the index from us, each package from storage."""
+    state = _state()
+    meta = _served().metadata
+    if not meta.feed:
+        state.resolver.report_problem(f"no update feed configured for version {meta.version} "
+                               f"({meta.source}: add a 'feed' key or IBKR_CONNECTOR_WINDOWS_FEED)")
+        raise DownloadNotConfigured()
+    try:
+        if name.endswith(".json"):
+            response = Response(state.feed.index(meta.feed, name), mimetype="application/json")
+            response.headers["Cache-Control"] = "no-cache"
+            return response
+        location = state.feed.package(meta.feed, name)
+    except UnknownFeedFile:
+        raise NotFound(f"The update feed has no file named {name!r}.") from None
+    except NotConfigured as error:
+        state.resolver.report_problem(str(error))
+        raise DownloadNotConfigured() from None
+    if isinstance(location, S3Object):
+        return _no_store(redirect(_presigned(state, location, None), code=302))
+    try:
+        handle = location.open("rb")
+    except OSError:
+        raise NotFound(f"The update feed has no file named {name!r}.") from None
+    size = location.stat().st_size
+    response = Response(wrap_file(request.environ, handle), mimetype="application/octet-stream",
+                        direct_passthrough=True)
+    response.content_length = size
+    return response.make_conditional(request, accept_ranges=True, complete_length=size)
+
+
+def _presigned(state: DownloadsState, obj: S3Object, download_name: str | None) -> str:
+    try:
+        return state.resolver.storage.presigned_get(obj, state.settings.presign_ttl_s,
+                                                    download_name)
+    except StorageError as error:
+        state.resolver.report_problem(f"cannot presign s3://{obj.bucket}/{obj.key}: {error}")
+        raise DownloadNotConfigured() from None
+
+
+def _no_store(response: Any) -> Any:
+    # A presigned URL must never be cached by a proxy: the next request gets a fresh one.
+    response.headers["Cache-Control"] = "no-store"
+    return response
