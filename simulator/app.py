@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from simulator import pipeline
 from simulator.control_api import control
 from simulator.gateway_api import gateway, gateway_error
+from simulator.gateway_conf import GatewayConf
 from simulator.state import SimulatorState
 
 _LOGIN_PAGE = """<!doctype html>
@@ -31,12 +32,14 @@ document.getElementById("login").onclick = async () => {
 """
 
 
-def create_app(state: SimulatorState, certificate_pem: str | None = None) -> Flask:
+def create_app(state: SimulatorState, certificate_pem: str | None = None,
+               ips: GatewayConf | None = None) -> Flask:
     """Build the app around a simulator state (one app per running simulator)."""
     app = Flask("simulator")
     app.url_map.strict_slashes = False
     app.config["SIMULATOR_STATE"] = state
     app.config["SIMULATOR_CERTIFICATE_PEM"] = certificate_pem
+    app.config["SIMULATOR_IPS"] = ips or GatewayConf()
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the gateway's field order
     app.register_blueprint(gateway)
     app.register_blueprint(control)

@@ -11,10 +11,11 @@ import re
 import time
 from collections.abc import Iterator
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
 from simulator.faults import Fault
 from simulator.gateway_api import gateway_error, sim_state
+from simulator.gateway_conf import GatewayConf
 
 _log = logging.getLogger("simulator")
 
@@ -37,8 +38,19 @@ def endpoint_template(rule: str | None) -> str:
 
 def install(app: Flask) -> None:
     """Hook the request pipeline into the app."""
+    app.before_request(_refuse_callers_outside_allow_list)
     app.before_request(_before_gateway_request)
     app.after_request(_after_gateway_request)
+
+
+def _refuse_callers_outside_allow_list() -> Response | None:
+    # conf.yaml's ips.allow / ips.deny guard the gateway (not the simulator's control API).
+    if request.path.startswith("/sim/"):
+        return None
+    ips: GatewayConf = current_app.config["SIMULATOR_IPS"]
+    if ips.allows(request.remote_addr or ""):
+        return None
+    return Response("Access Denied.", status=403, mimetype="text/html")
 
 
 def _before_gateway_request() -> Response | None:

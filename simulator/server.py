@@ -15,6 +15,7 @@ from typing import Any
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from simulator.app import create_app
+from simulator.gateway_conf import GatewayConf
 from simulator.options import SimulatorOptions
 from simulator.session import Clock
 from simulator.state import SimulatorState
@@ -126,11 +127,13 @@ class SimulatorServer:
     """A running simulator: start it (port 0 picks a free port), use `.base_url`, `.stop()` it."""
 
     def __init__(self, options: SimulatorOptions | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0, use_tls: bool = True, clock: Clock | None = None) -> None:
+                 port: int = 0, use_tls: bool = True, clock: Clock | None = None,
+                 ips: GatewayConf | None = None) -> None:
         self.options = options or SimulatorOptions()
         self.host = host
         self.requested_port = port
         self.use_tls = use_tls
+        self.ips = ips or GatewayConf()  # conf.yaml's ips.allow / ips.deny (default: all in)
         self.state = SimulatorState(self.options, clock=clock)
         self.certificate_pem: str | None = None
         self._server: _GatewayHTTPServer | None = None
@@ -160,7 +163,7 @@ class SimulatorServer:
         tls_context = None
         if self.use_tls:
             tls_context, self.certificate_pem = server_tls_context()
-        app = create_app(self.state, certificate_pem=self.certificate_pem)
+        app = create_app(self.state, certificate_pem=self.certificate_pem, ips=self.ips)
         listener = bind_listening_socket(self.host, self.requested_port)
         try:
             self._server = _GatewayHTTPServer(
