@@ -1,0 +1,27 @@
+"""Production gunicorn settings for the Veracity server: `gunicorn -c gunicorn.conf.py`.
+
+Environment: VERACITY_BIND (default 127.0.0.1:8000, behind a TLS-terminating proxy),
+WEB_CONCURRENCY (worker processes; default 2 x CPUs + 1, at most 8), VERACITY_THREADS (threads per
+worker, default 4), VERACITY_LOG_LEVEL (default info). The app's own settings are read by
+server.settings when each worker builds the app (no preload: every worker opens its own
+database connections after the fork).
+"""
+
+import multiprocessing
+import os
+
+wsgi_app = "server.app:create_app()"
+bind = [os.environ.get("VERACITY_BIND", "127.0.0.1:8000")]
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
+worker_class = "gthread"
+threads = int(os.environ.get("VERACITY_THREADS", "4"))
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+loglevel = os.environ.get("VERACITY_LOG_LEVEL", "info")
+errorlog = "-"
+# No access log by default: URLs carry no secrets, but the volume of heartbeats is noise.
+accesslog = os.environ.get("VERACITY_ACCESS_LOG") or None
+# Refuse absurd headers early (the body limit is the app's MAX_CONTENT_LENGTH).
+limit_request_field_size = 16 * 1024
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
