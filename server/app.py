@@ -35,6 +35,7 @@ BLUEPRINTS = [
     "server.ingest.views:blueprint",
     "server.profile.views:blueprint",
     "server.downloads.views:blueprint",
+    "server.pages:blueprint",
 ]
 
 

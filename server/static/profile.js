@@ -1,0 +1,393 @@
+// Profile → IBKR Integration: the page works as rendered by the server; this script adds the
+// live parts: download details, one-time token with countdown, revoke with confirmation,
+// copy buttons, and polling of the connectors and portfolio regions (re-rendered by the server).
+"use strict";
+
+(function () {
+  const page = document.getElementById("ibkr-page");
+  if (!page) return;
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrfToken = csrfMeta ? csrfMeta.content : "";
+  const announcer = document.getElementById("announcer");
+  const pollInterval = Math.max(500, Number(page.dataset.pollIntervalMs) || 10000);
+
+  function announce(text) {
+    // Clear first so the same sentence twice is still read out.
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function goToLogin() {
+    window.location.assign(page.dataset.loginUrl);
+  }
+
+  async function errorMessage(response) {
+    try {
+      const data = await response.json();
+      if (data && data.error && data.error.message) return data.error.message;
+    } catch (ignored) {
+      // Not JSON.
+    }
+    return "HTTP " + response.status;
+  }
+
+  // Every unsafe request carries the session's CSRF token in a header, never in the URL.
+  async function api(method, url, body) {
+    const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken };
+    const options = { method: method, headers: headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, options);
+    if (response.status === 401) {
+      goToLogin();
+      throw new Error("Your session has ended. Please sign in again.");
+    }
+    return response;
+  }
+
+  function fill(container, name, text) {
+    container.querySelectorAll('[data-field="' + name + '"]').forEach(function (element) {
+      element.textContent = text;
+    });
+  }
+
+  function safeHref(url) {
+    // Only http(s) or same-site links from the metadata; never javascript: or data: URLs.
+    try {
+      const parsed = new URL(url, window.location.href);
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (ignored) {
+      return null;
+    }
+  }
+
+  function formatSize(bytes) {
+    const size = Number(bytes);
+    if (!Number.isFinite(size) || size < 0) return "—";
+    if (size < 1024) return size + " bytes";
+    const units = ["KB", "MB", "GB"];
+    let value = size / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return value.toFixed(1) + " " + units[unit] + " (" + size.toLocaleString("en-US") + " bytes)";
+  }
+
+  function formatDate(text) {
+    const moment = new Date(text);
+    if (Number.isNaN(moment.getTime())) return text || "—";
+    return moment.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+  }
+
+  // ---- Download card -------------------------------------------------------------------------
+  const downloadCard = document.getElementById("download-card");
+
+  function showDownloadState(state) {
+    downloadCard.querySelectorAll("[data-state]").forEach(function (element) {
+      element.hidden = element.dataset.state !== state;
+    });
+    downloadCard.setAttribute("aria-busy", state === "loading" ? "true" : "false");
+  }
+
+  async function loadDownload() {
+    showDownloadState("loading");
+    try {
+      const response = await fetch(downloadCard.dataset.metadataUrl, {
+        headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store",
+      });
+      if (response.status === 503) {
+        showDownloadState("not-configured");
+        return;
+      }
+      if (!response.ok) {
+        fill(downloadCard, "error", await errorMessage(response));
+        showDownloadState("error");
+        return;
+      }
+      const meta = await response.json();
+      fill(downloadCard, "version", meta.version || "—");
+      const published = downloadCard.querySelector('[data-field="published_at"]');
+      published.textContent = formatDate(meta.published_at);
+      published.setAttribute("datetime", meta.published_at || "");
+      fill(downloadCard, "size", formatSize(meta.size));
+      fill(downloadCard, "sha256", meta.sha256 || "—");
+      const notes = downloadCard.querySelector('[data-field="notes"]');
+      notes.textContent = meta.notes || "";
+      notes.hidden = !meta.notes;
+      const download = downloadCard.querySelector('[data-field="download_url"]');
+      const downloadHref = safeHref(meta.download_url);
+      download.hidden = !downloadHref;
+      if (downloadHref) {
+        download.href = downloadHref;
+        download.textContent = "Download version " + (meta.version || "") + " for Windows";
+      }
+      const notesLink = downloadCard.querySelector('[data-field="release_notes_url"]');
+      const notesHref = meta.release_notes_url ? safeHref(meta.release_notes_url) : null;
+      notesLink.hidden = !notesHref;
+      if (notesHref) notesLink.href = notesHref;
+      showDownloadState("ready");
+    } catch (error) {
+      fill(downloadCard, "error", "Veracity could not be reached.");
+      showDownloadState("error");
+    }
+  }
+
+  // ---- Copy buttons --------------------------------------------------------------------------
+  async function copyFrom(button) {
+    const source = document.getElementById(button.dataset.copyFrom);
+    if (!source) return;
+    const text = "value" in source ? source.value : source.textContent;
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    } catch (ignored) {
+      // Clipboard API refused (permissions, insecure origin): select the text instead.
+    }
+    if (!copied && "select" in source) {
+      source.focus();
+      source.select();
+      copied = document.execCommand && document.execCommand("copy");
+    }
+    const original = button.dataset.label || button.textContent;
+    button.dataset.label = original;
+    button.textContent = copied ? "Copied" : "Press Ctrl+C";
+    announce(copied ? "Copied to the clipboard." : "Selected. Press Control C to copy.");
+    window.setTimeout(function () { button.textContent = original; }, 2000);
+  }
+
+  // ---- One-time token ------------------------------------------------------------------------
+  const pairingCard = document.getElementById("pairing-card");
+  const tokenPanel = document.getElementById("token-panel");
+  const tokenInput = document.getElementById("token-value");
+  const tokenExpired = document.getElementById("token-expired");
+  const tokenPaired = document.getElementById("token-paired");
+  const generateButton = document.getElementById("generate-token");
+  const token = { timer: null, expiresAt: 0, clockOffset: 0, knownConnectors: null };
+
+  function connectorIds() {
+    return new Set(Array.from(document.querySelectorAll("li[data-connector-id]"), function (item) {
+      return item.dataset.connectorId;
+    }));
+  }
+
+  function clearToken() {
+    window.clearInterval(token.timer);
+    token.timer = null;
+    token.knownConnectors = null;
+    tokenInput.value = "";
+    tokenPanel.hidden = true;
+  }
+
+  function tickCountdown() {
+    const remaining = Math.max(0, Math.round((token.expiresAt - (Date.now() + token.clockOffset)) / 1000));
+    const minutes = Math.floor(remaining / 60);
+    const seconds = String(remaining % 60).padStart(2, "0");
+    fill(pairingCard, "countdown", minutes + ":" + seconds);
+    document.getElementById("token-expiry").classList.toggle("soon", remaining < 60);
+    if (remaining === 0) {
+      clearToken();
+      tokenExpired.hidden = false;
+      announce("The token has expired. Generate a new one.");
+    }
+  }
+
+  async function generateToken() {
+    const errorBox = pairingCard.querySelector('[data-field="error"]');
+    errorBox.hidden = true;
+    generateButton.disabled = true;
+    try {
+      const response = await api("POST", pairingCard.dataset.tokensUrl);
+      if (!response.ok) {
+        errorBox.textContent = "No token was made: " + (await errorMessage(response));
+        errorBox.hidden = false;
+        return;
+      }
+      const data = await response.json();
+      // The server's clock decides expiry; correct for this computer's clock being off.
+      const serverDate = Date.parse(response.headers.get("Date") || "");
+      token.clockOffset = Number.isNaN(serverDate) ? 0 : serverDate - Date.now();
+      token.expiresAt = Date.parse(data.expires_at);
+      token.knownConnectors = connectorIds();
+      tokenInput.value = data.token;
+      tokenExpired.hidden = true;
+      tokenPaired.hidden = true;
+      tokenPanel.hidden = false;
+      window.clearInterval(token.timer);
+      tickCountdown();
+      token.timer = window.setInterval(tickCountdown, 1000);
+      generateButton.textContent = "Generate a new token";
+      tokenInput.focus();
+      tokenInput.select();
+      announce("Token generated. It is selected: copy it and paste it into the connector.");
+    } catch (error) {
+      errorBox.textContent = error.message || "Veracity could not be reached.";
+      errorBox.hidden = false;
+    } finally {
+      generateButton.disabled = false;
+    }
+  }
+
+  function noticePairing() {
+    if (!token.knownConnectors) return;
+    const fresh = Array.from(document.querySelectorAll("li[data-connector-id]")).find(function (item) {
+      return !token.knownConnectors.has(item.dataset.connectorId);
+    });
+    if (!fresh) return;
+    clearToken();
+    tokenPaired.textContent = "Paired with " + fresh.dataset.hostname + ". It is listed under Connectors.";
+    tokenPaired.hidden = false;
+    announce("Paired with " + fresh.dataset.hostname + ".");
+  }
+
+  // ---- Live regions (server-rendered fragments) ----------------------------------------------
+  const regions = {
+    connectors: { element: document.getElementById("status-region"), url: page.dataset.connectorsFragment, html: null },
+    portfolio: { element: document.getElementById("portfolio-region"), url: page.dataset.portfolioFragment, html: null },
+  };
+  const userToggled = new Map(); // details id → open, as the person left it
+  let pollTimer = null;
+
+  function focusKey(element) {
+    if (!element || element === document.body) return null;
+    if (element.id) return "#" + CSS.escape(element.id);
+    const action = element.dataset.action;
+    if (action && element.dataset.connectorId) {
+      return '[data-action="' + action + '"][data-connector-id="' + CSS.escape(element.dataset.connectorId) + '"]';
+    }
+    if (action) return '[data-action="' + action + '"]';
+    return null;
+  }
+
+  async function refreshRegion(name) {
+    const region = regions[name];
+    const response = await fetch(region.url, {
+      headers: { Accept: "text/html" }, credentials: "same-origin", cache: "no-store",
+    });
+    if (response.status === 401) {
+      goToLogin();
+      return;
+    }
+    if (!response.ok) return; // keep showing the last good state; try again next round
+    const html = await response.text();
+    if (html === region.html) return;
+    region.html = html;
+    const element = region.element;
+    // Keep what the person was doing: focus, sideways scroll of tables, opened/closed sections.
+    const active = element.contains(document.activeElement) ? focusKey(document.activeElement) : null;
+    const scrolls = Array.from(element.querySelectorAll(".table-scroll"), function (box) { return box.scrollLeft; });
+    element.innerHTML = html;
+    userToggled.forEach(function (open, id) {
+      const details = document.getElementById(id);
+      if (details && element.contains(details)) details.open = open;
+    });
+    element.querySelectorAll(".table-scroll").forEach(function (box, index) {
+      if (scrolls[index]) box.scrollLeft = scrolls[index];
+    });
+    if (active) {
+      const again = element.querySelector(active);
+      if (again) again.focus();
+    }
+    if (name === "connectors") noticePairing();
+  }
+
+  async function refreshAll() {
+    if (document.getElementById("revoke-dialog").open) return; // don't move things under a dialog
+    try {
+      await Promise.all([refreshRegion("connectors"), refreshRegion("portfolio")]);
+    } catch (ignored) {
+      // Network blip: the next round tries again.
+    }
+  }
+
+  function schedulePolling() {
+    window.clearTimeout(pollTimer);
+    pollTimer = window.setTimeout(async function () {
+      if (!document.hidden) await refreshAll();
+      schedulePolling();
+    }, pollInterval);
+  }
+
+  // ---- Revoke --------------------------------------------------------------------------------
+  const dialog = document.getElementById("revoke-dialog");
+  let revokeTarget = null;
+
+  function openRevokeDialog(button) {
+    revokeTarget = { id: button.dataset.connectorId, hostname: button.dataset.hostname };
+    fill(dialog, "hostname", revokeTarget.hostname);
+    dialog.querySelector('[data-field="error"]').hidden = true;
+    dialog.showModal();
+  }
+
+  async function confirmRevoke(event) {
+    event.preventDefault();
+    if (!revokeTarget) return;
+    const target = revokeTarget;
+    const errorBox = dialog.querySelector('[data-field="error"]');
+    const confirmButton = document.getElementById("revoke-confirm");
+    confirmButton.disabled = true;
+    try {
+      const url = "/api/v1/profile/ibkr/connectors/" + encodeURIComponent(target.id) + "/revoke";
+      const response = await api("POST", url);
+      if (!response.ok) {
+        errorBox.textContent = "Not revoked: " + (await errorMessage(response));
+        errorBox.hidden = false;
+        return;
+      }
+      dialog.close("revoked");
+      revokeTarget = null;
+      await refreshAll();
+      const item = document.querySelector('li[data-connector-id="' + CSS.escape(target.id) + '"] h3');
+      if (item) {
+        item.setAttribute("tabindex", "-1");
+        item.focus();
+      }
+      announce("The connector on " + target.hostname + " is revoked.");
+    } catch (error) {
+      errorBox.textContent = error.message || "Veracity could not be reached.";
+      errorBox.hidden = false;
+    } finally {
+      confirmButton.disabled = false;
+    }
+  }
+
+  // ---- Wiring --------------------------------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    const target = event.target.closest("button, a, summary");
+    if (!target) return;
+    if (target.matches("[data-copy-from]")) copyFrom(target);
+    else if (target.matches('[data-action="revoke"]')) openRevokeDialog(target);
+    else if (target.matches('[data-action="refresh"]')) refreshAll();
+    else if (target.matches('[data-action="retry-download"]')) loadDownload();
+    else if (target.matches("[data-open-details]")) {
+      const details = document.getElementById(target.dataset.openDetails);
+      if (details) details.open = true;
+    } else if (target.matches("summary") && target.parentElement.id) {
+      // Remember the person's choice; the click toggles after this handler runs.
+      userToggled.set(target.parentElement.id, !target.parentElement.open);
+    }
+  });
+  generateButton.addEventListener("click", generateToken);
+  document.getElementById("revoke-confirm").addEventListener("click", confirmRevoke);
+  dialog.addEventListener("close", function () { if (dialog.returnValue !== "revoked") revokeTarget = null; });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) refreshAll(); });
+
+  const logout = document.getElementById("logout-button");
+  logout.addEventListener("click", async function () {
+    try {
+      await api("DELETE", logout.dataset.sessionUrl);
+    } catch (ignored) {
+      // Already signed out: go to the sign-in page anyway.
+    }
+    window.location.assign(logout.dataset.loginUrl);
+  });
+
+  regions.connectors.html = null;
+  regions.portfolio.html = null;
+  loadDownload();
+  schedulePolling();
+})();
