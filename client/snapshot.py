@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from typing import Any
 
 from client.gateway import GatewayClient
 from client.numbers import decimal_to_string, parse_decimal
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,25 @@ class Snapshot:
         return sum(len(account["positions"]) for account in self.accounts)
 
 
-def to_position(raw: dict[str, Any]) -> dict[str, Any]:
-    """Map a gateway position to the contract's positions item."""
+def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """Map a gateway position to the contract's positions item (None if it has no conid)."""
     conid = raw.get("conid")
+    quantity = parse_decimal(raw.get("position"))
+    if conid is None or quantity is None:
+        return None
     return {
-        "conid": int(conid) if conid is not None else None,
+        "conid": int(conid),
         "symbol": raw.get("ticker") or raw.get("contractDesc"),
         "description": raw.get("contractDesc"),
         "asset_class": raw.get("assetClass"),
-        "quantity": parse_decimal(raw.get("position")),
+        "quantity": quantity,
         "market_price": parse_decimal(raw.get("mktPrice")),
         "market_value": parse_decimal(raw.get("mktValue")),
         "average_cost": parse_decimal(raw.get("avgCost")),
         "unrealized_pnl": parse_decimal(raw.get("unrealizedPnl")),
         "currency": raw.get("currency"),
+        # Not in DESIGN.md's list, but accepted by the server: the risk figures need it.
+        "multiplier": parse_decimal(raw.get("multiplier")),
     }
 
 
@@ -69,7 +77,12 @@ def take_snapshot(gateway: GatewayClient) -> Snapshot:
     accounts: list[dict[str, Any]] = []
     for account in gateway.portfolio.accounts():
         summary = gateway.portfolio.summary(account.account_id)
-        positions = [to_position(raw) for raw in gateway.portfolio.positions(account.account_id)]
+        mapped = [to_position(raw) for raw in gateway.portfolio.positions(account.account_id)]
+        positions = [position for position in mapped if position is not None]
+        if len(positions) < len(mapped):
+            # One odd row must not cost the whole snapshot (the server rejects it whole).
+            logger.warning("skipped %d position(s) without conid or quantity",
+                           len(mapped) - len(positions))
         accounts.append({
             "account_id": account.account_id,
             "base_currency": account.base_currency or summary.currency,

@@ -78,11 +78,17 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
         stop_price = parse_decimal(order.get("auxPrice"))
     limit_price = parse_decimal(order.get("price")) if order_type in WITH_LIMIT_PRICE else None
     conid = order.get("conid")
+    order_id = order.get("orderId") or order.get("order_id")
+    side = str(order.get("side") or "").strip().upper()
+    if conid is None or order_id is None or side not in {"BUY", "SELL"}:
+        # Without these the server cannot use the order (and would refuse the snapshot).
+        logger.warning("skipped a stop order without conid, order id or side")
+        return None
     return {
-        "order_id": str(order.get("orderId") or order.get("order_id") or ""),
-        "conid": int(conid) if conid is not None else None,
+        "order_id": str(order_id),
+        "conid": int(conid),
         "symbol": order.get("ticker") or order.get("symbol"),
-        "side": str(order.get("side") or "").upper() or None,
+        "side": side,
         "order_type": order_type,
         "quantity": quantity,
         "stop_price": stop_price,

@@ -1,0 +1,55 @@
+"""Exact number parsing from the gateway's JSON."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from client.numbers import (
+    NumberFormatError,
+    decimal_to_string,
+    parse_decimal,
+    parse_trailing_amount,
+)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("1234.56", Decimal("1234.56")),
+    ("1,234.50", Decimal("1234.50")),
+    (12, Decimal(12)),
+    (Decimal("0.1"), Decimal("0.1")),
+    (0.1, Decimal("0.1")),  # the float's shortest repr, not 0.1000000000000000055...
+    (" -3.25 ", Decimal("-3.25")),
+    (None, None),
+    ("", None),
+    ("N/A", None),
+    (True, None),
+])
+def test_parse_decimal_is_exact(raw, expected):
+    assert parse_decimal(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "1.2.3", "NaN", "Infinity", [1], {"a": 1}])
+def test_parse_decimal_refuses_garbage(raw):
+    with pytest.raises(NumberFormatError):
+        parse_decimal(raw)
+
+
+@pytest.mark.parametrize(("raw", "amount", "unit"), [
+    ("5%", Decimal(5), "%"),
+    ("2.5 %", Decimal("2.5"), "%"),
+    ("5", Decimal(5), "amt"),
+    (Decimal("1.25"), Decimal("1.25"), "amt"),
+    (None, None, None),
+])
+def test_trailing_amount_splits_percent(raw, amount, unit):
+    assert parse_trailing_amount(raw) == (amount, unit)
+
+
+def test_decimal_to_string_has_no_exponent_and_no_negative_zero():
+    assert decimal_to_string(Decimal("1E+3")) == "1000"
+    assert decimal_to_string(Decimal("0.00001")) == "0.00001"
+    assert decimal_to_string(Decimal("-0.00")) == "0.00"
+    assert decimal_to_string(Decimal("-1.50")) == "-1.50"
+    assert decimal_to_string(None) is None
