@@ -75,13 +75,15 @@ def metadata_from_document(document: Any, source: str, base_dir: Path) -> Releas
     if not isinstance(document, dict):
         raise NotConfigured(f"{source}: the top level must be a JSON object")
     fields: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in document.items():
         name = CAMEL_CASE_KEYS.get(key, key)
         if name not in META_KEYS:
             continue  # unknown keys are tolerated: newer tooling may add some
         if name in fields and fields[name] != value:
-            raise NotConfigured(f"{source}: both {key!r} and {name!r} are set, differently")
-        fields[name] = value
+            raise NotConfigured(f"{source}: both {spelled[name]!r} and {key!r} are set, "
+                                "differently")
+        fields[name], spelled[name] = value, key
     s3 = fields.pop("s3", None)
     if s3 is not None:
         if not isinstance(s3, dict) or not all(isinstance(s3.get(part), str) and s3.get(part)
