@@ -68,12 +68,17 @@ def _looks_like_gateway(status: int, body: bytes) -> bool:
         return False
     if "session" in document or "iserver" in document:
         return True
-    error = str(document.get("error", "")).lower()
-    return error in {"no session", "not authenticated"} or (
-        status == 401 and document.get("statusCode") == 401)
+    # The gateway's own error shape, e.g. 401 not authenticated or 429 while it paces us.
+    return "error" in document and document.get("statusCode") == status
 
 
-def _answers_like_gateway(port: int, use_tls: bool, timeout_s: float) -> bool:
+class _Answer(enum.Enum):
+    GATEWAY = "gateway"
+    SOMETHING_ELSE = "something else"
+    SILENCE = "silence"  # accepted the connection but said nothing before the timeout
+
+
+def _probe(port: int, use_tls: bool, timeout_s: float) -> _Answer:
     connection: http.client.HTTPConnection
     if use_tls:
         connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout_s,
@@ -81,11 +86,17 @@ def _answers_like_gateway(port: int, use_tls: bool, timeout_s: float) -> bool:
     else:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
     try:
+        # /tickle: the one call every gateway client makes; a single probe stays far below
+        # IBKR's pacing (1/s on tickle), and it only runs when the person starts the gateway.
         connection.request("GET", "/v1/api/tickle", headers={"User-Agent": "ibkr-connector"})
         response = connection.getresponse()
-        return _looks_like_gateway(response.status, response.read(64 * 1024))
+        if _looks_like_gateway(response.status, response.read(64 * 1024)):
+            return _Answer.GATEWAY
+        return _Answer.SOMETHING_ELSE
+    except TimeoutError:
+        return _Answer.SILENCE
     except (OSError, http.client.HTTPException, ssl.SSLError):
-        return False
+        return _Answer.SOMETHING_ELSE
     finally:
         connection.close()
 
@@ -98,6 +109,10 @@ def identify_port_occupant(port: int, use_tls: bool = True,
         listening = probe.connect_ex(("127.0.0.1", port)) == 0
     if not listening:
         return PortOccupant.FREE if port_is_free(port) else PortOccupant.OTHER
-    if any(_answers_like_gateway(port, tls, timeout_s) for tls in (use_tls, not use_tls)):
-        return PortOccupant.GATEWAY
+    for tls in (use_tls, not use_tls):
+        answer = _probe(port, tls, timeout_s)
+        if answer is _Answer.GATEWAY:
+            return PortOccupant.GATEWAY
+        if answer is _Answer.SILENCE:
+            break  # a listener that never answers will not answer the other protocol either
     return PortOccupant.OTHER
