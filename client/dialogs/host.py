@@ -1,0 +1,127 @@
+"""One Tk interpreter in its own thread, so dialogs never block the tray's main loop.
+
+pystray's `Icon.run()` owns the main thread, and Tk wants every call made from the thread that
+created it. The `DialogHost` thread creates a hidden root window and runs Tk's loop; other
+threads hand it work with `call()` (fire and forget) or `run()` (wait for the result). Tk is
+started on first use, so the tray costs nothing while no dialog was ever opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import tkinter as tk
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# How often the Tk thread looks for work from other threads. Tk has no thread-safe wake-up
+# call, so it polls; 100 ms feels instant to a person and costs nothing measurable.
+_POLL_MS = 100
+
+
+class DialogHostStopped(RuntimeError):
+    """The dialog thread is gone (the app is quitting)."""
+
+
+class DialogHost:
+    """Owns the Tk root in a background thread and runs callables there."""
+
+    def __init__(self, class_name: str = "VeracityIBKRConnector",
+                 display: str | None = None) -> None:
+        self._class_name = class_name
+        self._display = display  # an X display such as ":7"; None: the default (DISPLAY)
+        self._work: queue.Queue[tuple[Callable[[tk.Tk], Any], Future[Any]] | None] = (
+            queue.Queue())
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._root: tk.Tk | None = None
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._main, name="dialogs", daemon=True)
+                self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise DialogHostStopped(f"dialogs cannot be shown: {self._start_error}")
+
+    def _main(self) -> None:
+        try:
+            root = tk.Tk(screenName=self._display, className=self._class_name)
+        except tk.TclError as error:  # no display
+            self._start_error = error
+            self._ready.set()
+            return
+        root.withdraw()  # only the dialogs (Toplevels) are ever seen
+        self._root = root
+        self._ready.set()
+        root.after(_POLL_MS, self._drain)
+        root.mainloop()
+        self._root = None
+        root.destroy()
+        self._fail_pending()
+
+    def _drain(self) -> None:
+        root = self._root
+        assert root is not None
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                root.quit()
+                return
+            function, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(root))
+            except BaseException as error:
+                logger.exception("a dialog action failed")
+                future.set_exception(error)
+        root.after(_POLL_MS, self._drain)
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(DialogHostStopped("the dialog thread has stopped"))
+
+    def call(self, function: Callable[[tk.Tk], T]) -> Future[T]:
+        """Run `function(root)` on the Tk thread soon; returns a Future for its result."""
+        self._ensure_started()
+        future: Future[T] = Future()
+        self._work.put((function, future))
+        return future
+
+    def run(self, function: Callable[[tk.Tk], T], timeout_s: float = 30.0) -> T:
+        """Run `function(root)` on the Tk thread and wait for its result."""
+        if threading.current_thread() is self._thread:
+            assert self._root is not None
+            return function(self._root)
+        return self.call(function).result(timeout=timeout_s)
+
+    @property
+    def started(self) -> bool:
+        """True once the Tk thread runs."""
+        return self._ready.is_set() and self._start_error is None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Close every dialog and end the Tk thread."""
+        with self._lock:
+            thread = self._thread
+        if thread is None:
+            return
+        self._work.put(None)
+        thread.join(timeout_s)

@@ -1,0 +1,107 @@
+"""A private X server (Xvfb) with a real system-tray host (trayer), and screenshots of it.
+
+Xvfb picks a free display number itself (`-displayfd`), so parallel sessions never collide.
+Missing Debian packages skip locally and fail in CI (tests.support.system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from tests.support.processes import stop_process
+from tests.support.system import require_executable
+
+SCREEN_WIDTH, SCREEN_HEIGHT = 800, 600
+# trayer's panel: a strip at the top right, where docked icons appear.
+TRAY_WIDTH, TRAY_HEIGHT = 200, 32
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "tray"
+
+
+@dataclass
+class XServer:
+    """A running Xvfb: its display name and the environment that points programs at it."""
+
+    display: str
+    process: subprocess.Popen[bytes]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """os.environ pointed at this display (and nothing else changed)."""
+        return {**os.environ, "DISPLAY": self.display, **extra}
+
+    def run(self, *command: str, timeout_s: float = 20.0) -> str:
+        """Run an X client (xdotool, xwininfo, import) against this display; its stdout."""
+        result = subprocess.run(list(command), env=self.env(), capture_output=True,
+                                timeout=timeout_s, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed ({result.returncode}): "
+                               f"{result.stderr.decode(errors='replace')}")
+        return result.stdout.decode(errors="replace")
+
+    def screenshot(self, path: Path) -> Image.Image:
+        """The whole screen, saved to `path` (ImageMagick's import, as a person would)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.run("import", "-window", "root", str(path))
+        with Image.open(path) as image:
+            return image.convert("RGB")
+
+    def window_ids(self, name: str) -> list[str]:
+        """X window ids whose name matches `name` (a regular expression), maybe none."""
+        result = subprocess.run(["xdotool", "search", "--name", name], env=self.env(),
+                                capture_output=True, timeout=10, check=False)
+        return result.stdout.decode().split()
+
+
+@contextlib.contextmanager
+def running_xvfb() -> Iterator[XServer]:
+    """Start Xvfb on a free display number; always stop it."""
+    xvfb = require_executable("Xvfb", "xvfb")
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [str(xvfb), "-displayfd", str(write_end), "-screen", "0",
+         f"{SCREEN_WIDTH}x{SCREEN_HEIGHT}x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            number = pipe.readline().decode().strip()  # written once Xvfb accepts clients
+        if not number.isdigit():
+            raise RuntimeError(f"Xvfb did not start (exit code {process.poll()})")
+        yield XServer(display=f":{number}", process=process)
+    finally:
+        stop_process(process)
+
+
+@contextlib.contextmanager
+def running_tray_host(server: XServer, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """trayer, the X system tray host, docked at the top right; always stopped."""
+    trayer = require_executable("trayer", "trayer")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [str(trayer), "--edge", "top", "--align", "right", "--widthtype", "pixel",
+             "--width", str(TRAY_WIDTH), "--heighttype", "pixel", "--height", str(TRAY_HEIGHT),
+             "--transparent", "false", "--tint", "0xdddddd", "--SetDockType", "true"],
+            env=server.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not server.window_ids("^panel$"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"trayer did not start; see {log_path}")
+            time.sleep(0.05)
+        yield process
+    finally:
+        stop_process(process)
+
+
+def tray_area(screen: Image.Image) -> Image.Image:
+    """The tray strip cropped from a screenshot."""
+    return screen.crop((SCREEN_WIDTH - TRAY_WIDTH, 0, SCREEN_WIDTH, TRAY_HEIGHT))
