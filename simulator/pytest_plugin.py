@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ class GatewaySim:
     control: SimulatorControl
     clock: ManualClock | None = None
     certificate_path: Path | None = None  # the PEM in a file, for `verify=` (None over HTTP)
+    http: requests.Session = field(default_factory=requests.Session)  # keep-alive, like clients
 
     @property
     def base_url(self) -> str:
@@ -74,15 +75,16 @@ class GatewaySim:
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         """One GET to the gateway API (`path` after /v1/api), verifying the certificate."""
-        return requests.get(f"{self.api_url}{path}", verify=self.verify, timeout=10, **kwargs)
+        return self.http.get(f"{self.api_url}{path}", verify=self.verify, timeout=10, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         """One POST to the gateway API (`path` after /v1/api)."""
-        return requests.post(f"{self.api_url}{path}", verify=self.verify, timeout=10, **kwargs)
+        return self.http.post(f"{self.api_url}{path}", verify=self.verify, timeout=10, **kwargs)
 
     def stop(self) -> None:
         """Stop the simulator (also done at teardown)."""
         self.control.close()
+        self.http.close()
         self.server.stop()
         if self.certificate_path is not None:
             self.certificate_path.unlink(missing_ok=True)
