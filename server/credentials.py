@@ -7,6 +7,7 @@ recompute the hash). Passwords are low-entropy and get argon2id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -18,9 +19,16 @@ CONNECTOR_KEY_PREFIX = "vck_"
 PAIRING_TOKEN_BYTES = 24  # 192 bits (the contract asks for at least 128)
 CONNECTOR_KEY_BYTES = 32  # 256 bits
 
+# argon2id with RFC 9106's low-memory profile (argon2-cffi's default). Tests swap in a cheap
+# hasher (tests/support/server_fixtures.py); verification always follows the hash's own
+# parameters, so hashes made either way verify anywhere.
 _password_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a login takes as long either way.
-_DUMMY_PASSWORD_HASH = _password_hasher.hash("not a real password")
+
+
+@functools.cache
+def _dummy_password_hash(hasher: PasswordHasher) -> str:
+    """Verified against when the email is unknown, so a login takes as long either way."""
+    return hasher.hash("not a real password")
 
 
 def new_pairing_token() -> str:
@@ -46,7 +54,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; spends the same effort when there is no user."""
     try:
-        return _password_hasher.verify(password_hash or _DUMMY_PASSWORD_HASH, password) and (
+        hash_to_check = password_hash or _dummy_password_hash(_password_hasher)
+        return _password_hasher.verify(hash_to_check, password) and (
             password_hash is not None)
     except (VerificationError, InvalidHashError):
         return False

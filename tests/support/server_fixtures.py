@@ -65,6 +65,21 @@ TEST_SETTINGS: dict[str, Any] = {
 DEFAULT_PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 at its cheapest in this process: the production profile costs ~0.5 s a hash on a
+    busy 2-core machine. Live servers keep the real profile (they only verify, and verification
+    follows the parameters stored in each hash)."""
+    import argon2
+
+    from server import credentials
+
+    original = credentials._password_hasher
+    credentials._password_hasher = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+    yield
+    credentials._password_hasher = original
+
+
 # --- databases -------------------------------------------------------------------------------
 
 def _migrate(url: str) -> None:

@@ -1,0 +1,55 @@
+"""Small helpers for the server tests: a prepared user + connector, database dumps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from server.db import database
+from server.models import Base
+from tests.support.server_fixtures import create_user, issue_token, login, pair
+
+EMAIL = "trader@example.com"
+
+
+@dataclass
+class World:
+    """A logged-in user with a paired connector, a revoked connector and an unused token."""
+
+    app: Flask
+    client: FlaskClient
+    csrf: str
+    connector_id: str
+    key: str
+    revoked_key: str
+    unused_token: str
+
+    def key_headers(self, key: str | None = None) -> dict[str, str]:
+        """Authorization header for the connector key (default: the live one)."""
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+
+def build_world(app: Flask, client: FlaskClient) -> World:
+    """Create the user, log in, pair two connectors and revoke one."""
+    create_user(app, EMAIL)
+    csrf = login(client, EMAIL)
+    connector_id, key = pair(client, issue_token(app, EMAIL))
+    revoked_id, revoked_key = pair(client, issue_token(app, EMAIL), hostname="old-pc")
+    response = client.post(f"/api/v1/profile/ibkr/connectors/{revoked_id}/revoke",
+                           headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200
+    return World(app, client, csrf, connector_id, key, revoked_key, issue_token(app, EMAIL))
+
+
+def dump_database(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: to prove a request changed nothing."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    with database(app).engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            rows = connection.execute(select(table)).all()
+            tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return tables
