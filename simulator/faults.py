@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = ("latency", "status", "reset", "slow_body")
@@ -20,6 +21,12 @@ class Fault:
     delay_s: float = 0.0  # latency: before answering; slow_body: between chunks
     status: int = 503
     chunk_size: int = 16
+    # Set when the fault is cleared: requests it is delaying go on at once.
+    released: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def pause(self) -> None:
+        """Wait `delay_s`, or less if the fault is cleared meanwhile."""
+        self.released.wait(self.delay_s)
 
     def matches(self, template: str, path: str) -> bool:
         """True when this fault applies to a request for `path` routed to `template`."""
@@ -65,6 +72,7 @@ class FaultBoard:
 
     def __init__(self) -> None:
         self.faults: list[Fault] = []
+        self.spent: list[Fault] = []  # used up, but may still be delaying a request
         self._ids = itertools.count(1)
 
     def add(self, body: dict[str, Any]) -> Fault:
@@ -81,15 +89,22 @@ class FaultBoard:
                 if fault.remaining is not None:
                     fault.remaining -= 1
                 taken.append(fault)
+        self.spent += [f for f in self.faults if f.remaining is not None and f.remaining <= 0]
         self.faults = [f for f in self.faults if f.remaining is None or f.remaining > 0]
         return taken
 
     def remove(self, fault_id: int) -> bool:
-        """Clear one fault; False when there was none with that id."""
-        before = len(self.faults)
+        """Clear one fault (releasing requests it delays); False when there was none."""
+        removed = [fault for fault in self.faults + self.spent if fault.fault_id == fault_id]
+        for fault in removed:
+            fault.released.set()
         self.faults = [fault for fault in self.faults if fault.fault_id != fault_id]
-        return len(self.faults) != before
+        self.spent = [fault for fault in self.spent if fault.fault_id != fault_id]
+        return bool(removed)
 
     def clear(self) -> None:
-        """Clear every fault."""
+        """Clear every fault, releasing the requests they delay."""
+        for fault in self.faults + self.spent:
+            fault.released.set()
         self.faults.clear()
+        self.spent.clear()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -92,7 +91,7 @@ def _apply_faults(faults: list[Fault], template: str) -> Response | None:
         with state.lock:
             state.pacer.counter(template).faulted += 1
         if fault.kind == "latency":
-            time.sleep(fault.delay_s)  # outside the lock: other requests go on meanwhile
+            fault.pause()  # outside the lock: other requests go on meanwhile
         elif fault.kind == "slow_body":
             g.slow_body_fault = fault
     return None
@@ -126,7 +125,7 @@ def _after_gateway_request(response: Response) -> Response:
         # Headers go out at once; the body follows a few bytes at a time.
         for start in range(0, len(body), fault.chunk_size):
             if start:
-                time.sleep(fault.delay_s)
+                fault.pause()
             yield body[start:start + fault.chunk_size]
 
     slow = Response(trickle(), status=response.status_code, headers=dict(response.headers),
