@@ -98,7 +98,7 @@ def parse_accounts(body: Any, book: Book) -> list[Account]:
 
 def parse_positions(items: Any, book: Book, account: Account, what: str) -> list[Position]:
     """A list of position specs → positions, creating or updating their contracts."""
-    positions = []
+    positions: list[Position] = []
     for index, item in enumerate(_list(items, what)):
         data = _object(item, f"{what}[{index}]")
         contract = _contract_for(data, book, account, f"{what}[{index}]")
