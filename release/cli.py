@@ -47,7 +47,9 @@ def command_package(arguments: argparse.Namespace) -> None:
     """Package a Windows build with Velopack."""
     options = PackageOptions(build_dir=arguments.build_dir, output_dir=arguments.output,
                              version=arguments.version or project_version(),
-                             sign_params=arguments.sign_params, delta_from=arguments.delta_from,
+                             sign_params=arguments.sign_params,
+                             azure_trusted_sign_file=arguments.azure_trusted_sign_file,
+                             delta_from=arguments.delta_from,
                              cross_pack=arguments.cross_pack)
     report(f"packaged into {package_release(options, report)}")
 
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--version", default=None, help="default: pyproject.toml's version")
     package.add_argument("--sign-params", default=None,
                          help="passed to vpk --signParams (signtool arguments)")
+    package.add_argument("--azure-trusted-sign-file", type=Path, default=None,
+                         help="Azure Trusted Signing metadata.json (vpk --azureTrustedSignFile)")
     package.add_argument("--delta-from", default=None, metavar="FEED_URL",
                          help="live update feed URL; the previous release is fetched for deltas")
     package.add_argument("--cross-pack", action=argparse.BooleanOptionalAction,

@@ -36,6 +36,7 @@ class PackageOptions:
     output_dir: Path
     version: str
     sign_params: str | None = None
+    azure_trusted_sign_file: Path | None = None
     delta_from: str | None = None
     cross_pack: bool = sys.platform != "win32"
 
@@ -55,12 +56,16 @@ def pack_arguments(options: PackageOptions) -> list[str]:
                  "--icon", str(ICON_PATH)]
     if options.sign_params:
         arguments += ["--signParams", options.sign_params]
+    if options.azure_trusted_sign_file:
+        arguments += ["--azureTrustedSignFile", str(options.azure_trusted_sign_file)]
     return arguments
 
 
 def package_release(options: PackageOptions, report: Callable[[str], None]) -> Path:
     """Run vpk (download previous release if asked, then pack) and check its output."""
     version = checked_version(options.version)
+    if options.sign_params and options.azure_trusted_sign_file:
+        raise ReleaseError("choose one way to sign: --sign-params or --azure-trusted-sign-file")
     vpk = shutil.which("vpk")
     if vpk is None:
         raise ReleaseError("vpk (Velopack CLI) not found on PATH; install it with "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from release.build import CLI_EXE_NAME, TRAY_EXE_NAME, executable_name
 from release.versioning import project_version
 
 pytestmark = pytest.mark.slow
@@ -36,14 +37,14 @@ def built_app(tmp_path_factory) -> Path:
 
 def run_built(app_dir: Path, *arguments: str, env: dict[str, str] | None = None
               ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(app_dir / "ibkr-connector-cli"), *arguments],
+    return subprocess.run([str(app_dir / executable_name(CLI_EXE_NAME)), *arguments],
                           capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, **(env or {})})
 
 
 def test_the_build_is_one_folder_with_the_tray_and_cli_executables(built_app):
-    for name in ("ibkr-connector", "ibkr-connector-cli"):
-        assert os.access(built_app / name, os.X_OK), name
+    for stem in (TRAY_EXE_NAME, CLI_EXE_NAME):
+        assert os.access(built_app / executable_name(stem), os.X_OK), stem
     assert (built_app / "_internal").is_dir()
     # Nothing of the server, simulator or release tooling is shipped to users.
     bundled = {path.name for path in (built_app / "_internal").iterdir()}

@@ -147,3 +147,21 @@ def test_package_rejects_a_four_part_version(fake_vpk, windows_build, capsys):
     assert main(["package", "--build-dir", str(windows_build), "--version", "1.5.0.0"]) == 1
 
     assert "not semver2" in capsys.readouterr().err
+
+
+def test_package_can_sign_with_azure_trusted_signing(fake_vpk, windows_build, tmp_path):
+    metadata = tmp_path / "trusted-signing.json"
+    metadata.write_text("{}", encoding="utf-8")
+
+    assert main(["package", "--build-dir", str(windows_build), "--output", str(tmp_path / "o"),
+                 "--version", "1.5.0", "--azure-trusted-sign-file", str(metadata)]) == 0
+
+    [command] = calls(fake_vpk)
+    assert command[command.index("--azureTrustedSignFile") + 1] == str(metadata)
+
+
+def test_package_refuses_two_signing_methods(fake_vpk, windows_build, tmp_path, capsys):
+    assert main(["package", "--build-dir", str(windows_build), "--version", "1.5.0",
+                 "--sign-params", "/a", "--azure-trusted-sign-file", "x.json"]) == 1
+
+    assert "choose one way to sign" in capsys.readouterr().err
