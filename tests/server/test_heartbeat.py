@@ -1,0 +1,82 @@
+"""POST /api/v1/connector/heartbeat: one small update of the connector row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, select
+
+from server.db import database
+from server.models import Connector
+from tests.server.helpers import World, build_world
+
+HEARTBEAT = "/api/v1/connector/heartbeat"
+
+
+@pytest.fixture
+def world(app, client) -> World:
+    return build_world(app, client)
+
+
+def _beat(world: World, key: str | None = None, **changes: object) -> tuple[int, dict]:
+    body = {"connector_version": "1.2.3", "uptime_s": 3600,
+            "last_snapshot_at": "2026-11-24T10:00:00Z",
+            "gateway": {"state": "unauthenticated", "message": "log in at https://localhost:5001",
+                        "port": 5001}, **changes}
+    response = world.client.post(HEARTBEAT, json=body, headers=world.key_headers(key))
+    return response.status_code, response.get_json()
+
+
+def test_heartbeat_records_liveness_and_the_gateway_report(world: World) -> None:
+    status, answer = _beat(world)
+    assert status == 200
+    assert answer["heartbeat_interval_s"] == 60 and answer["snapshot_interval_s"] == 120
+    assert datetime.fromisoformat(answer["server_time"]).tzinfo is not None
+    with database(world.app).sessions() as session:
+        row = session.get(Connector, world.connector_id)
+        assert row is not None
+        assert row.connector_version == "1.2.3" and row.uptime_s == 3600
+        assert (row.gateway_state, row.gateway_message, row.gateway_port) == (
+            "unauthenticated", "log in at https://localhost:5001", 5001)
+        assert row.reported_last_snapshot_at == datetime(2026, 11, 24, 10, tzinfo=UTC)
+        assert row.last_seen_at is not None
+
+
+def test_heartbeat_is_a_single_update_statement(world: World) -> None:
+    statements: list[str] = []
+    engine = database(world.app).engine
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert _beat(world)[0] == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == ["UPDATE"]
+
+
+def test_revoked_key_gets_401_on_its_next_heartbeat(world: World) -> None:
+    assert _beat(world)[0] == 200
+    world.client.post(f"/api/v1/profile/ibkr/connectors/{world.connector_id}/revoke",
+                      headers={"X-CSRF-Token": world.csrf})
+    status, answer = _beat(world)
+    assert status == 401 and answer["error"]["code"] == "invalid_key"
+
+
+def test_latest_version_comes_from_the_setting(make_app) -> None:
+    app = make_app(VERACITY_LATEST_CONNECTOR_VERSION="2.0.0")
+    world = build_world(app, app.test_client())
+    assert _beat(world)[1]["latest_version"] == "2.0.0"
+
+
+def test_heartbeat_does_not_touch_other_connectors(world: World) -> None:
+    with database(world.app).sessions() as session:
+        before = {row.id: row.last_seen_at for row in session.scalars(select(Connector))}
+    _beat(world)
+    with database(world.app).sessions() as session:
+        after = {row.id: row.last_seen_at for row in session.scalars(select(Connector))}
+    changed = [key for key in after if after[key] != before[key]]
+    assert changed == [world.connector_id]

@@ -1,0 +1,55 @@
+"""GET /api/v1/profile/ibkr/portfolio: current accounts, per-currency totals, value history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.server.helpers import build_world
+from tests.support.server_fixtures import create_user, issue_token, login, pair, snapshot_body
+
+PORTFOLIO = "/api/v1/profile/ibkr/portfolio"
+
+
+def test_empty_portfolio(app, client) -> None:
+    build_world(app, client)
+    assert client.get(PORTFOLIO).get_json() == {
+        "as_of": None, "accounts": [], "net_liquidation_by_currency": {}, "value_history": []}
+
+
+def test_every_account_is_current_and_currencies_are_not_mixed(app, client) -> None:
+    world = build_world(app, client)
+    body = snapshot_body(positions=2, stop_orders=1, accounts=3)
+    body["accounts"][2]["base_currency"] = "EUR"
+    client.post("/api/v1/connector/snapshots", json=body, headers=world.key_headers())
+    portfolio = client.get(PORTFOLIO).get_json()
+    assert [a["account_id"] for a in portfolio["accounts"]] == ["U1000000", "U1000001",
+                                                                "U1000002"]
+    assert portfolio["net_liquidation_by_currency"] == {"EUR": "100000.5000",
+                                                        "USD": "200001.0000"}
+    position = portfolio["accounts"][0]["positions"][0]
+    assert position["risk"]["has_stop"] is True  # protective stop from server.profile.risk
+    assert portfolio["accounts"][0]["stop_orders"][0]["stop_price"] == "170.0500"
+
+
+def test_accounts_update_independently_by_taken_at(app, client) -> None:
+    world = build_world(app, client)
+    now = datetime.now(UTC)
+    both = snapshot_body(accounts=2, taken_at=now - timedelta(minutes=10),
+                         net_liquidation="10.00")
+    only_first = snapshot_body(accounts=1, taken_at=now, net_liquidation="20.00")
+    for body in (both, only_first):
+        client.post("/api/v1/connector/snapshots", json=body, headers=world.key_headers())
+    accounts = {a["account_id"]: a for a in client.get(PORTFOLIO).get_json()["accounts"]}
+    assert accounts["U1000000"]["net_liquidation"] == "20.00"
+    assert accounts["U1000001"]["net_liquidation"] == "10.00"  # still its newest state
+
+
+def test_users_only_see_their_own_portfolio(app, client) -> None:
+    world = build_world(app, client)
+    client.post("/api/v1/connector/snapshots", json=snapshot_body(),
+                headers=world.key_headers())
+    create_user(app, "other@example.com")
+    other = app.test_client()
+    login(other, "other@example.com")
+    pair(other, issue_token(app, "other@example.com"))
+    assert other.get(PORTFOLIO).get_json()["accounts"] == []
