@@ -157,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_options() -> dict[str, set[str]]:
+    """Each subcommand's option strings (the docs tests check them against the docs)."""
+    parser = build_parser()
+    subparsers = next(action for action in parser._actions
+                      if isinstance(action, argparse._SubParsersAction))
+    return {name: {option for action in sub._actions for option in action.option_strings}
+            for name, sub in subparsers.choices.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one release step; return the exit status."""
     arguments = build_parser().parse_args(argv)
