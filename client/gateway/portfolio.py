@@ -17,9 +17,11 @@ from client.numbers import parse_decimal
 
 logger = logging.getLogger(__name__)
 
-# Pages are "up to 100" (older docs: 30). The first page tells us the real size; a page shorter
-# than that, or empty, is the last. The cap only guards against a gateway that repeats pages.
+# Pages are "up to 100" (older docs: 30). Rows may say their page size ("pageSize"); otherwise
+# the first page's length is the size. A page shorter than the size, or than the smallest
+# documented size, or empty, is the last. The cap only guards against a gateway that repeats.
 MAX_POSITION_PAGES = 200
+SMALLEST_DOCUMENTED_PAGE_SIZE = 30
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,23 @@ class PortfolioReader:
                 body = []
             if not isinstance(body, list):
                 raise GatewayProtocolError(f"positions page {page} of {account_id} is not a list")
-            positions.extend(item for item in body if isinstance(item, dict))
+            rows = [item for item in body if isinstance(item, dict)]
+            positions.extend(rows)
             if page_size is None:
-                page_size = len(body)
-            if not body or len(body) < page_size:
+                page_size = _declared_page_size(rows) or max(len(rows),
+                                                             SMALLEST_DOCUMENTED_PAGE_SIZE)
+            if len(rows) < page_size:
                 return positions
         logger.warning("stopped reading positions of an account after %d pages",
                        MAX_POSITION_PAGES)
         return positions
+
+
+def _declared_page_size(rows: list[dict[str, Any]]) -> int | None:
+    declared = rows[0].get("pageSize") if rows else None
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
+        return declared
+    return None
 
 
 def _summary_amount(summary: dict[str, Any], key: str) -> tuple[Decimal | None, str | None]:

@@ -1,0 +1,59 @@
+"""Fixtures for connector tests: an in-process gateway simulator over HTTPS, isolated folders.
+
+`simulator` — a `SimulatorServer` (HTTPS, self-signed, free port, demo scenario, short idle
+timeout and penalty box, pacing ON) with `.control` (a `SimulatorControl`), not logged in.
+`connector_env` — environment for a connector subprocess whose folders and key file live in
+`tmp_path` (key store = the opt-in file store, so no keyring is touched).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from client.gateway import GatewayClient, Pacer
+from client.settings import Folders
+from simulator.control import SimulatorControl
+from simulator.options import SimulatorOptions
+from simulator.server import SimulatorServer
+
+
+@dataclass
+class RunningSimulator:
+    server: SimulatorServer
+    control: SimulatorControl
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+
+@pytest.fixture
+def simulator() -> Iterator[RunningSimulator]:
+    options = SimulatorOptions(idle_timeout_s=30, penalty_box_s=2)
+    server = SimulatorServer(options).start()
+    control = SimulatorControl(server.base_url)
+    try:
+        yield RunningSimulator(server, control)
+    finally:
+        control.close()
+        server.stop()
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Folders:
+    return Folders.from_environment({"IBKR_CONNECTOR_HOME": str(tmp_path / "connector")})
+
+
+@pytest.fixture
+def gateway(simulator: RunningSimulator, folders: Folders) -> Iterator[GatewayClient]:
+    client = GatewayClient.for_url(
+        simulator.base_url, pacer=Pacer(state_path=folders.data_dir / "pacing.json",
+                                        backoff_initial_s=1))
+    try:
+        yield client
+    finally:
+        client.close()

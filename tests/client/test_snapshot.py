@@ -1,0 +1,78 @@
+"""A snapshot read from the simulator holds every account, every position page and exactly the
+working stop-type orders, with exact numbers."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from client.snapshot import take_snapshot
+from tests.e2e.expectations import expected_accounts, reported_accounts
+
+
+def test_snapshot_matches_the_simulator_book(simulator, gateway):
+    simulator.control.login()
+    gateway.check_session()
+    snapshot = take_snapshot(gateway)
+    expected = expected_accounts(simulator.control.state())
+    payload = snapshot.payload()
+    reported = reported_accounts(payload["accounts"])
+    assert reported == expected
+    assert len(reported) == 3  # every account, not only the first
+    assert max(len(account["positions"]) for account in reported.values()) == 250  # 3 pages
+    counts = simulator.control.requests()["endpoints"]
+    assert counts["/portfolio/{accountId}/positions/{pageId}"]["accepted"] == 3 + 1 + 1
+    assert all(stats["refused_429"] == 0 for stats in counts.values())
+
+
+def test_payload_numbers_are_exact_decimal_strings(simulator, gateway):
+    simulator.control.configure(preflight_empty_orders=False)  # faster; quirk tested above
+    simulator.control.login()
+    gateway.check_session()
+    payload = take_snapshot(gateway).payload()
+    text = json.dumps(payload)
+    position = payload["accounts"][0]["positions"][0]
+    assert isinstance(position["quantity"], str) and isinstance(position["market_price"], str)
+    Decimal(position["market_price"])  # parses exactly
+    assert "e+" not in text.lower() and "e-" not in text.lower()
+    trailing = [order for account in payload["accounts"] for order in account["stop_orders"]
+                if order["order_type"] == "trailing_stop"]
+    assert {(order["trailing_amount"], order["trailing_unit"]) for order in trailing} >= {
+        ("2", "%"), ("5", "amt")}
+
+
+def test_unchanged_book_has_the_same_fingerprint_and_a_price_change_does_not(simulator, gateway):
+    simulator.control.configure(preflight_empty_orders=False)
+    simulator.control.login()
+    simulator.control.set_accounts([{
+        "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
+        "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3}],
+        "orders": [{"conid": 9001, "order_type": "Stop", "aux_price": "9.5", "quantity": 3}],
+    }])
+    gateway.check_session()
+    first = take_snapshot(gateway)
+    second = take_snapshot(gateway)
+    assert first.fingerprint() == second.fingerprint()
+    assert first.snapshot_id != second.snapshot_id
+    simulator.control.set_prices({9001: 11.25})
+    # The paged endpoint serves a cached list for a few seconds, like the real gateway.
+    gateway.transport.request("POST", "/portfolio/U1/positions/invalidate")
+    third = take_snapshot(gateway)
+    assert third.fingerprint() != first.fingerprint()
+    assert third.payload()["accounts"][0]["positions"][0]["market_price"] == "11.25"
+    assert third.payload()["accounts"][0]["stop_orders"][0]["stop_price"] == "9.5"
+
+
+def test_first_orders_call_of_a_session_is_asked_again(simulator, gateway):
+    simulator.control.login()
+    simulator.control.set_accounts([{
+        "account_id": "U1", "base_currency": "USD",
+        "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10, "quantity": 3}],
+        "orders": [{"conid": 9001, "order_type": "Stop", "aux_price": "9", "quantity": 3}],
+    }])
+    gateway.check_session()
+    gateway.orders.brokerage_accounts()
+    assert [order["order_id"] for order in gateway.orders.stop_orders("U1")] != []
+    stats = simulator.control.endpoint("/iserver/account/orders")
+    assert stats["accepted"] == 2  # the empty pre-flight answer, then the real one
+    assert stats["refused_429"] == 0 and stats["min_interval_s"] >= 5
