@@ -3,3 +3,101 @@
 `main()` runs it (the CLI's default command). Nothing here imports pystray at import time:
 pystray's X backend connects to the display on import.
 """
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_NO_DISPLAY = 4
+EXIT_OTHER_INSTANCE_SILENT = 5
+
+
+def main() -> int:
+    """Run the tray app until Quit; a second launch shows the running one's status instead."""
+    _run_velopack_hooks()
+    from client.logging_setup import configure_logging
+    from client.settings import Folders, SettingsError, load_settings
+
+    folders = Folders.from_environment()
+    try:
+        level = load_settings(folders).log_level
+    except SettingsError:
+        level = "INFO"  # the tray shows the settings problem itself
+    # A windowed build has no stdout/stderr: everything goes to the log file.
+    configure_logging(folders.log_dir, level, to_stderr=False)
+    try:
+        return _run(folders)
+    except Exception:
+        logger.exception("the tray app failed")
+        return EXIT_FAILED
+
+
+def _run(folders: object) -> int:
+    from client.dialogs import DialogHost
+    from client.engine import Engine
+    from client.platform import current_platform
+    from client.settings import Folders, load_settings
+    from client.tray.controller import TrayController
+    from client.tray.engine_slot import EngineSlot
+    from client.tray.presentation import PRODUCT_NAME
+    from client.tray.single_instance import (
+        AlreadyRunning,
+        SingleInstance,
+        ask_running_instance_to_show_status,
+    )
+
+    assert isinstance(folders, Folders)
+    controllers: list[TrayController] = []  # filled below; a second launch may ask before
+
+    def show_status_for_second_launch() -> None:
+        for controller in controllers:
+            controller.show_status()
+
+    instance = SingleInstance(folders.data_dir, on_show_status=show_status_for_second_launch)
+    try:
+        instance.acquire()
+    except AlreadyRunning:
+        answered = ask_running_instance_to_show_status(folders.data_dir)
+        logger.info("%s already runs; asked it to show its status (answered: %s)",
+                    PRODUCT_NAME, answered)
+        return EXIT_OK if answered else EXIT_OTHER_INSTANCE_SILENT
+    try:
+        try:
+            import pystray
+        except Exception as error:  # no display, or no tray backend on this desktop
+            logger.error("the tray cannot start: %s", error)
+            return EXIT_NO_DISPLAY
+        from client.tray.app import TrayApp
+
+        apps: list[TrayApp] = []
+        controller = TrayController(
+            folders=folders, platform=current_platform(), dialogs=DialogHost(),
+            slot=EngineSlot(lambda: Engine(load_settings(folders), folders)),
+            notify=lambda notification: apps[0].notify(notification),
+            on_quit=lambda: apps[0].stop())
+        app = TrayApp(controller, pystray)
+        apps.append(app)
+        controllers.append(controller)
+        logger.info("%s tray starting (pid %s)", PRODUCT_NAME, os.getpid())
+        app.run()
+        return EXIT_OK
+    finally:
+        instance.release()
+
+
+def _run_velopack_hooks() -> None:
+    """Velopack's install/update hooks must run first thing in the installed (frozen) app."""
+    if not getattr(sys, "frozen", False):
+        return  # outside an install it only complains on stderr that it is not installed
+    try:
+        import velopack
+
+        velopack.App().run()
+    except Exception:  # not installed by Velopack after all
+        logger.debug("velopack hooks not run", exc_info=True)

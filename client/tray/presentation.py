@@ -65,10 +65,13 @@ def status_line(status: ConnectorStatus, now: datetime | None = None) -> str:
 
 
 def tooltip(status: ConnectorStatus, now: datetime | None = None) -> str:
-    """Hover text: product, state, last sync; cut to what Windows can show."""
-    text = (f"{PRODUCT_NAME}\n{state_label(status.state)} — last sync "
+    """Hover text: product, state, last sync; cut to what Windows can show.
+
+    Plain Latin-1 on purpose: on X the tooltip is the icon window's WM_NAME, a Latin-1 string.
+    """
+    text = (f"{PRODUCT_NAME}\n{state_label(status.state).rstrip('…')} - last sync "
             f"{format_sync_time(status.last_sync_at, now)}")
-    return text if len(text) <= TOOLTIP_LIMIT else text[: TOOLTIP_LIMIT - 1] + "…"
+    return text if len(text) <= TOOLTIP_LIMIT else text[: TOOLTIP_LIMIT - 3] + "..."
 
 
 def notification_for_change(previous: ConnectorStatus | None,

@@ -37,16 +37,17 @@ def test_sync_time_is_local_clock_time_today_and_dated_otherwise() -> None:
 def test_tooltip_and_status_line_name_state_and_last_sync() -> None:
     synced = status(ConnectorState.SYNCING, last_sync_at=NOW)
     clock = NOW.astimezone().strftime("%H:%M")
-    assert tooltip(synced, NOW) == f"Veracity IBKR Connector\nSyncing — last sync {clock}"
+    assert tooltip(synced, NOW) == f"Veracity IBKR Connector\nSyncing - last sync {clock}"
     assert status_line(synced, NOW) == f"Status: Syncing — last sync {clock}"
     assert status_line(status(ConnectorState.NEEDS_TOKEN)) == (
         "Status: Needs a token — last sync never")
 
 
-def test_tooltips_fit_the_windows_limit() -> None:
+def test_tooltips_fit_the_windows_limit_and_x_latin1_window_names() -> None:
     for state in ConnectorState:
-        assert len(tooltip(status(state, last_sync_at=NOW - timedelta(days=3)), NOW)) <= (
-            TOOLTIP_LIMIT)
+        text = tooltip(status(state, last_sync_at=NOW - timedelta(days=3)), NOW)
+        assert len(text) <= TOOLTIP_LIMIT
+        text.encode("latin-1")  # on X the tooltip is the window name (a Latin-1 string)
 
 
 def test_notifications_only_when_the_person_is_newly_needed() -> None:

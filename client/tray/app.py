@@ -1,0 +1,92 @@
+"""The tray icon itself: pystray's `Icon.run()` on the main thread, the engine in workers.
+
+The icon, its tooltip and the menu follow the engine's status: every change swaps the image,
+sets the title (the tooltip; on X it is also the icon window's name) and asks pystray to
+rebuild the menu. A change that needs the person raises a notification where the platform has
+them (Windows balloons); elsewhere it is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from client.state import ConnectorStatus
+from client.tray.controller import TrayController
+from client.tray.icons import icon_for_state
+from client.tray.menu import Menu, build_menu, to_pystray_menu
+from client.tray.presentation import Notification, notification_for_change, tooltip
+
+logger = logging.getLogger(__name__)
+
+ICON_NAME = "VeracityIBKRConnector"
+ICON_SIZE = 64
+
+
+class TrayApp:
+    """Binds a `TrayController` to a pystray icon."""
+
+    def __init__(self, controller: TrayController, pystray_module: Any) -> None:
+        self.controller = controller
+        self._pystray = pystray_module
+        self.menu: Menu = build_menu(controller, controller.view)
+        self._lock = threading.Lock()
+        self._shown: ConnectorStatus | None = None
+        self._notified_for: ConnectorStatus | None = None
+        status = controller.slot.status
+        self.icon = pystray_module.Icon(
+            ICON_NAME, icon=icon_for_state(status.state, ICON_SIZE), title=tooltip(status),
+            menu=to_pystray_menu(self.menu, pystray_module))
+
+    def notify(self, notification: Notification) -> None:
+        """A balloon/toast where supported; always a log line."""
+        logger.info("notification: %s — %s", notification.title, notification.message)
+        if getattr(self.icon, "HAS_NOTIFICATION", False) and self.icon.visible:
+            try:
+                self.icon.notify(notification.message, notification.title)
+            except Exception:
+                logger.exception("the notification could not be shown")
+
+    def show_status(self, status: ConnectorStatus) -> None:
+        """Make icon, tooltip and menu show `status` (called on the engine's thread)."""
+        with self._lock:
+            previous = self._shown
+            self._shown = status
+            if previous is None or previous.state != status.state:
+                self.icon.icon = icon_for_state(status.state, ICON_SIZE)
+            title = tooltip(status)
+            if self.icon.title != title:
+                self.icon.title = title
+            self.icon.update_menu()
+            notification = notification_for_change(self._notified_for, status)
+            self._notified_for = status
+        if notification is not None:
+            self.notify(notification)
+        self.controller.status_changed()
+
+    def _setup(self, icon: Any) -> None:
+        icon.visible = True
+        self.controller.slot.subscribe(self.show_status)
+        self.controller.slot.start()
+        self.show_status(self.controller.slot.status)
+        self.controller.run_follower()
+        logger.info("tray icon shown")
+
+    def run(self) -> None:
+        """Run until Quit (blocks the calling thread, which must be the main thread)."""
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signal_number, self._quit_on_signal)
+        self.icon.run(setup=self._setup)
+
+    def _quit_on_signal(self, signal_number: int, _frame: object) -> None:
+        # Log-off, `kill` or Ctrl-C: quit like the menu's Quit, so a gateway we started is not
+        # left running without a window. Not from inside the handler: it interrupted the
+        # icon's own loop, which quitting has to talk to.
+        logger.info("signal %s: quitting", signal_number)
+        threading.Thread(target=self.controller.quit, name="quit", daemon=True).start()
+
+    def stop(self) -> None:
+        """Take the icon away and end `run()`."""
+        self.icon.stop()

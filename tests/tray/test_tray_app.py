@@ -1,0 +1,74 @@
+"""The real tray app on a real X tray (Xvfb + trayer): its docked icon follows the engine.
+
+The app runs as `python -m client` against a live Veracity server (gunicorn) and the gateway
+simulator; the test moves the engine through its states from outside, as life would (pairing
+from the CLI, logging in at the gateway, Veracity going down and back, the gateway stopping,
+the key being revoked), and captures the docked icon each time into test-artefacts/tray/.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client.state import ConnectorState
+from tests.tray.tray_driver import DockedCapture, mean_difference, running_tray_app
+from tests.tray.x_server import XServer
+
+pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(300)]
+
+EMAIL = "tray-user@example.com"
+
+
+def test_the_docked_icon_follows_the_engine_through_its_states(
+        tray_host: XServer, live_server: Any, gateway_sim_factory: Callable[..., Any],
+        tmp_path: Path) -> None:
+    gateway = gateway_sim_factory(idle_timeout_s=600)
+    live_server.create_user(EMAIL)
+    env = {"VERACITY_URL": live_server.base_url, "IBKR_GATEWAY_URL": gateway.base_url,
+           "IBKR_CONNECTOR_TICKLE_INTERVAL_S": "1.5",
+           "IBKR_CONNECTOR_HEARTBEAT_INTERVAL_S": "1", "IBKR_CONNECTOR_SNAPSHOT_INTERVAL_S": "2"}
+    captures: list[DockedCapture] = []
+    with running_tray_app(tray_host, tmp_path / "home", env) as app:
+        captures.append(app.wait_for_docked_state(ConnectorState.NEEDS_TOKEN))
+
+        paired = app.cli("pair", live_server.issue_token(EMAIL))  # the engine sees the new key
+        assert paired.returncode == 0, paired.stdout + paired.stderr
+        captures.append(app.wait_for_docked_state(ConnectorState.GATEWAY_UNAUTHENTICATED))
+
+        gateway.control.login()  # what the person does in the browser, with 2FA
+        captures.append(app.wait_for_docked_state(ConnectorState.SYNCING))
+
+        live_server.stop()
+        captures.append(app.wait_for_docked_state(ConnectorState.VERACITY_UNREACHABLE))
+        live_server.start()
+        app.wait_for_docked_state(ConnectorState.SYNCING)
+
+        gateway.stop()
+        captures.append(app.wait_for_docked_state(ConnectorState.GATEWAY_UNREACHABLE))
+
+        session = live_server.login(EMAIL)
+        connectors = session.get(live_server.url("/api/v1/profile/ibkr/connectors"),
+                                 timeout=10).json()["connectors"]
+        revoked = session.post(live_server.url(
+            f"/api/v1/profile/ibkr/connectors/{connectors[0]['id']}/revoke"), timeout=10)
+        assert revoked.status_code == 200
+        revoked_capture = app.wait_for_docked_state(ConnectorState.NEEDS_TOKEN)
+        log = app.log_path.read_text()
+        exit_code = app.stop()
+
+    assert exit_code == 0, app.diagnostics()  # SIGTERM quits cleanly
+    for capture in captures:  # the tooltip (the icon window's name) names the state too
+        assert capture.tooltip.startswith("Veracity IBKR Connector\n"), capture.tooltip
+    assert "Syncing - last sync" in captures[2].tooltip
+    assert "Gateway login needed" in captures[1].tooltip
+    for first, second in itertools.combinations(captures, 2):
+        assert mean_difference(first.icon, second.icon) > 10, (first.state, second.state)
+    assert mean_difference(revoked_capture.icon, captures[0].icon) < 6
+    # The person was told when they were needed (xorg has no balloons: the log has them).
+    assert "notification: Veracity IBKR Connector: Gateway login needed" in log
+    assert "notification: Veracity IBKR Connector: Needs a token" in log
