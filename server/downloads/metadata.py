@@ -35,6 +35,10 @@ class NotConfigured(Exception):
     """No usable release is configured; the message says exactly what is wrong and where."""
 
 
+class NothingConfigured(NotConfigured):
+    """No release source is set at all (normal on a development server: a warning, not an error)."""
+
+
 @dataclass(frozen=True)
 class S3Object:
     """An object in a bucket."""

@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from server.downloads.metadata import (
     NotConfigured,
+    NothingConfigured,
     ReleaseMetadata,
     S3Object,
     metadata_from_environment,
@@ -79,7 +80,7 @@ class ReleaseResolver:
         try:
             release = self._resolve()
         except NotConfigured as error:
-            self.report_problem(str(error))
+            self.report_problem(str(error), error_level=not isinstance(error, NothingConfigured))
             raise
         if self._last_reason is not None:
             log.info("IBKR connector downloads configured again: version %s from %s",
@@ -113,8 +114,9 @@ class ReleaseResolver:
         else:
             found = metadata_from_environment(self._environment)
             if found is None:
-                raise NotConfigured("no release configured: set IBKR_CONNECTOR_WINDOWS_META_PATH "
-                                    "or IBKR_CONNECTOR_WINDOWS_URL / _FILE with _VERSION")
+                raise NothingConfigured(
+                    "no release configured: set IBKR_CONNECTOR_WINDOWS_META_PATH "
+                    "or IBKR_CONNECTOR_WINDOWS_URL / _FILE with _VERSION")
             metadata = found
         if metadata.s3 is not None:
             info = self._object_info(metadata.s3)
@@ -141,10 +143,11 @@ class ReleaseResolver:
             self._heads[obj] = (self._clock(), info)
         return info
 
-    def report_problem(self, reason: str) -> None:
+    def report_problem(self, reason: str, error_level: bool = True) -> None:
         """Log why downloads are unavailable, once per distinct reason."""
         if reason != self._last_reason:
-            log.error("IBKR connector downloads not configured: %s", reason)
+            log.log(logging.ERROR if error_level else logging.WARNING,
+                    "IBKR connector downloads not configured: %s", reason)
             self._last_reason = reason
 
 

@@ -11,6 +11,7 @@ import base64
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wsgi import wrap_file
 
 from server.downloads.feed import UnknownFeedFile
@@ -23,7 +24,13 @@ from server.errors import ApiError, NotFound
 from server.openapi import declare_operations
 
 blueprint = Blueprint("downloads", __name__, url_prefix="/api/v1/downloads/ibkr-connector/windows")
-blueprint.record_once(lambda state: init_downloads(state.app))
+
+
+def _on_register(state: BlueprintSetupState) -> None:
+    init_downloads(state.app)  # type: ignore[arg-type]  # registered on a Flask app, not a bare App
+
+
+blueprint.record_once(_on_register)
 declare_operations(blueprint, OPERATIONS)
 
 SHA256_HEADER = "X-Checksum-SHA256"
@@ -37,7 +44,8 @@ class DownloadNotConfigured(ApiError):
 
 
 def _state(app: Flask | None = None) -> DownloadsState:
-    return (app or current_app).extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    state: DownloadsState = (app or current_app).extensions[EXTENSION_KEY]
+    return state
 
 
 def _served() -> ServedRelease:

@@ -21,7 +21,7 @@ def assert_not_configured(app, caplog, expected_log: str) -> None:
         assert response.status_code == 503, (path, response.data)
         assert response.json["error"]["code"] == "not_configured"
     messages = [record.getMessage() for record in caplog.records if record.name == LOGGER
-                and record.levelno == logging.ERROR]
+                and record.levelno >= logging.WARNING]
     assert any(expected_log in message for message in messages), messages
 
 
@@ -178,6 +178,14 @@ def test_s3_object_whose_size_differs_from_the_meta_is_503(make_app, caplog, tmp
 
     assert_not_configured(make_app(meta_path=str(meta)), caplog,
                           "configured size 3 (meta file")
+
+
+def test_nothing_configured_is_a_warning_and_a_misconfiguration_an_error(make_app, caplog):
+    make_app()
+    make_app(url=URL, version="one")
+
+    levels = [record.levelname for record in caplog.records if record.name == LOGGER]
+    assert levels == ["WARNING", "ERROR"]
 
 
 def test_a_problem_is_logged_at_start_up(make_app, caplog):
