@@ -50,6 +50,7 @@ def test_positions_before_portfolio_accounts_are_falsely_empty(sim):
 
 
 def test_unpaged_positions_are_uncached_and_complete(sim):
+    sim.control.configure(positions_cache_s=3600)  # the cache must outlive a slow machine
     sim.get("/portfolio/accounts")
     cached = sim.get("/portfolio/U2345678/positions/0").json()
     sim.control.tick_prices(5)
