@@ -1,8 +1,8 @@
 """An app factory for the download tests, plus the S3 fixtures (moto's real HTTP server).
 
-`make_app(**settings)` builds the real app (SQLite in tmp_path) with IBKR_CONNECTOR_WINDOWS_*
-settings passed through `create_app(test_config)`; the process environment is cleared of them
-first, so each test sees only what it sets.
+`downloads_app(**settings)` builds the real app (SQLite in tmp_path) with the
+IBKR_CONNECTOR_WINDOWS_* settings passed through `create_app(test_config)`; the process
+environment is cleared of them first, so each test sees only what it sets.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from flask import Flask
 from server.app import create_app
 from tests.release.s3_fixtures import aws_environment, moto_endpoint, s3_bucket, s3_client
 
-__all__ = ["aws_environment", "make_app", "moto_endpoint", "s3_bucket", "s3_client"]
+__all__ = ["aws_environment", "downloads_app", "moto_endpoint", "s3_bucket", "s3_client"]
 
 API = "/api/v1/downloads/ibkr-connector/windows"
 
 
 @pytest.fixture
-def make_app(tmp_path, monkeypatch) -> Callable[..., Flask]:
+def downloads_app(tmp_path, monkeypatch) -> Callable[..., Flask]:
     """Build an app whose download settings are exactly the keyword arguments given."""
     for name in list(os.environ):
         if name.startswith("IBKR_CONNECTOR_WINDOWS_"):

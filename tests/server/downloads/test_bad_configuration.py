@@ -54,44 +54,44 @@ ENVIRONMENT_CASES = {
 
 @pytest.mark.parametrize(("settings", "expected_log"), ENVIRONMENT_CASES.values(),
                          ids=ENVIRONMENT_CASES.keys())
-def test_bad_environment_is_503_with_a_log_line(make_app, caplog, settings, expected_log):
-    assert_not_configured(make_app(**settings), caplog, expected_log)
+def test_bad_environment_is_503_with_a_log_line(downloads_app, caplog, settings, expected_log):
+    assert_not_configured(downloads_app(**settings), caplog, expected_log)
 
 
-def test_missing_file_is_503(make_app, caplog, tmp_path):
-    app = make_app(file=str(tmp_path / "gone.exe"), version="1.0.0")
+def test_missing_file_is_503(downloads_app, caplog, tmp_path):
+    app = downloads_app(file=str(tmp_path / "gone.exe"), version="1.0.0")
 
     assert_not_configured(app, caplog, f"installer file {tmp_path / 'gone.exe'}")
 
 
-def test_file_that_is_a_folder_is_503(make_app, caplog, tmp_path):
-    app = make_app(file=str(tmp_path), version="1.0.0")
+def test_file_that_is_a_folder_is_503(downloads_app, caplog, tmp_path):
+    app = downloads_app(file=str(tmp_path), version="1.0.0")
 
     assert_not_configured(app, caplog, "cannot be read")
 
 
-def test_configured_sha256_that_does_not_match_the_file_is_503(make_app, caplog, tmp_path):
+def test_configured_sha256_that_does_not_match_the_file_is_503(downloads_app, caplog, tmp_path):
     installer = tmp_path / "Setup.exe"
     actual = write_installer(installer)
-    app = make_app(file=str(installer), version="1.0.0", sha256="0" * 64)
+    app = downloads_app(file=str(installer), version="1.0.0", sha256="0" * 64)
 
     assert_not_configured(app, caplog, f"does not match the file {installer}, whose SHA-256 is "
                                        f"{actual}")
 
 
-def test_configured_size_that_does_not_match_the_file_is_503(make_app, caplog, tmp_path):
+def test_configured_size_that_does_not_match_the_file_is_503(downloads_app, caplog, tmp_path):
     installer = tmp_path / "Setup.exe"
     write_installer(installer, 100)
-    app = make_app(file=str(installer), version="1.0.0", size="5")
+    app = downloads_app(file=str(installer), version="1.0.0", size="5")
 
     assert_not_configured(app, caplog, "configured size 5 (environment) does not match")
 
 
-def test_file_changed_after_start_to_no_longer_match_its_sha256_is_503(make_app, caplog,
+def test_file_changed_after_start_to_no_longer_match_its_sha256_is_503(downloads_app, caplog,
                                                                        tmp_path):
     installer = tmp_path / "Setup.exe"
     digest = write_installer(installer)
-    app = make_app(file=str(installer), version="1.0.0", sha256=digest)
+    app = downloads_app(file=str(installer), version="1.0.0", sha256=digest)
     assert app.test_client().get(API).status_code == 200
 
     write_installer(installer)  # someone replaced the file but not the configured hash
@@ -123,7 +123,7 @@ META_CASES = {
 
 
 @pytest.mark.parametrize(("document", "expected_log"), META_CASES.values(), ids=META_CASES.keys())
-def test_bad_meta_file_is_503_with_a_log_line(make_app, caplog, tmp_path, document,
+def test_bad_meta_file_is_503_with_a_log_line(downloads_app, caplog, tmp_path, document,
                                               expected_log):
     meta = tmp_path / "meta.json"
     if isinstance(document, str):
@@ -131,72 +131,72 @@ def test_bad_meta_file_is_503_with_a_log_line(make_app, caplog, tmp_path, docume
     else:
         write_meta(meta, document)
 
-    assert_not_configured(make_app(meta_path=str(meta)), caplog, expected_log)
+    assert_not_configured(downloads_app(meta_path=str(meta)), caplog, expected_log)
 
 
-def test_missing_meta_file_is_503_even_when_variables_are_set(make_app, caplog, tmp_path):
-    app = make_app(meta_path=str(tmp_path / "nope.json"), url=URL, version="1.0.0")
+def test_missing_meta_file_is_503_even_when_variables_are_set(downloads_app, caplog, tmp_path):
+    app = downloads_app(meta_path=str(tmp_path / "nope.json"), url=URL, version="1.0.0")
 
     assert_not_configured(app, caplog, f"meta file {tmp_path / 'nope.json'}")
 
 
-def test_meta_file_naming_a_missing_installer_is_503(make_app, caplog, tmp_path):
+def test_meta_file_naming_a_missing_installer_is_503(downloads_app, caplog, tmp_path):
     meta = write_meta(tmp_path / "meta.json", {"version": "1.0.0", "file": "missing.exe"})
 
-    assert_not_configured(make_app(meta_path=str(meta)), caplog, "missing.exe")
+    assert_not_configured(downloads_app(meta_path=str(meta)), caplog, "missing.exe")
 
 
-def test_missing_s3_meta_object_is_503(make_app, caplog, s3_bucket):
-    app = make_app(meta_path=f"s3://{s3_bucket}/nothing/meta.json")
+def test_missing_s3_meta_object_is_503(downloads_app, caplog, s3_bucket):
+    app = downloads_app(meta_path=f"s3://{s3_bucket}/nothing/meta.json")
 
     assert_not_configured(app, caplog, f"s3://{s3_bucket}/nothing/meta.json does not exist")
 
 
-def test_missing_s3_installer_object_is_503(make_app, caplog, tmp_path, s3_bucket):
+def test_missing_s3_installer_object_is_503(downloads_app, caplog, tmp_path, s3_bucket):
     meta = write_meta(tmp_path / "meta.json",
                       {"version": "1.0.0", "s3": {"bucket": s3_bucket, "key": "no/Setup.exe"}})
 
-    assert_not_configured(make_app(meta_path=str(meta)), caplog,
+    assert_not_configured(downloads_app(meta_path=str(meta)), caplog,
                           f"installer s3://{s3_bucket}/no/Setup.exe does not exist")
 
 
 def test_s3_object_whose_recorded_sha256_differs_from_the_meta_is_503(
-        make_app, caplog, tmp_path, s3_client, s3_bucket):
+        downloads_app, caplog, tmp_path, s3_client, s3_bucket):
     s3_client.put_object(Bucket=s3_bucket, Key="Setup.exe", Body=b"MZ",
                          Metadata={"sha256": "1" * 64})
     meta = write_meta(tmp_path / "meta.json", {"version": "1.0.0", "sha256": "2" * 64,
                                                "s3": {"bucket": s3_bucket, "key": "Setup.exe"}})
 
-    assert_not_configured(make_app(meta_path=str(meta)), caplog, "does not match the object")
+    assert_not_configured(downloads_app(meta_path=str(meta)), caplog, "does not match the object")
 
 
-def test_s3_object_whose_size_differs_from_the_meta_is_503(make_app, caplog, tmp_path,
+def test_s3_object_whose_size_differs_from_the_meta_is_503(downloads_app, caplog, tmp_path,
                                                           s3_client, s3_bucket):
     s3_client.put_object(Bucket=s3_bucket, Key="Setup.exe", Body=b"MZ")
     meta = write_meta(tmp_path / "meta.json", {"version": "1.0.0", "size": 3,
                                                "s3": {"bucket": s3_bucket, "key": "Setup.exe"}})
 
-    assert_not_configured(make_app(meta_path=str(meta)), caplog,
+    assert_not_configured(downloads_app(meta_path=str(meta)), caplog,
                           "configured size 3 (meta file")
 
 
-def test_nothing_configured_is_a_warning_and_a_misconfiguration_an_error(make_app, caplog):
-    make_app()
-    make_app(url=URL, version="one")
+def test_nothing_configured_is_a_warning_and_a_misconfiguration_an_error(downloads_app, caplog):
+    downloads_app()
+    downloads_app(url=URL, version="one")
 
     levels = [record.levelname for record in caplog.records if record.name == LOGGER]
     assert levels == ["WARNING", "ERROR"]
 
 
-def test_a_problem_is_logged_at_start_up(make_app, caplog):
-    make_app(url=URL, version="one")
+def test_a_problem_is_logged_at_start_up(downloads_app, caplog):
+    downloads_app(url=URL, version="one")
 
     assert any("IBKR_CONNECTOR_WINDOWS_VERSION must be a version" in record.getMessage()
                for record in caplog.records if record.name == LOGGER)
 
 
-def test_a_repeated_problem_is_logged_once_not_per_request(make_app, caplog):
-    app = make_app(url=URL, version="one")
+def test_a_repeated_problem_is_logged_once_not_per_request(downloads_app, caplog):
+    app = downloads_app(url=URL, version="one")
     client = app.test_client()
     for _ in range(5):
         assert client.get(API).status_code == 503
@@ -212,13 +212,13 @@ def test_a_repeated_problem_is_logged_once_not_per_request(make_app, caplog):
     ("refresh_s", "often", "IBKR_CONNECTOR_WINDOWS_REFRESH_S must be seconds"),
     ("refresh_s", "-1", "IBKR_CONNECTOR_WINDOWS_REFRESH_S must not be negative"),
 ])
-def test_bad_endpoint_settings_stop_the_server_at_start_up(make_app, name, value, expected):
+def test_bad_endpoint_settings_stop_the_server_at_start_up(downloads_app, name, value, expected):
     with pytest.raises(ValueError, match=expected):
-        make_app(url=URL, version="1.0.0", **{name: value})
+        downloads_app(url=URL, version="1.0.0", **{name: value})
 
 
-def test_the_503_answer_does_not_leak_the_configuration(make_app, tmp_path):
-    app = make_app(file=str(tmp_path / "secret-folder" / "Setup.exe"), version="1.0.0")
+def test_the_503_answer_does_not_leak_the_configuration(downloads_app, tmp_path):
+    app = downloads_app(file=str(tmp_path / "secret-folder" / "Setup.exe"), version="1.0.0")
 
     body = json.dumps(app.test_client().get(API).json)
 

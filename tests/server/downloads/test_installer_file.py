@@ -21,8 +21,8 @@ def installer(tmp_path):
 
 
 @pytest.fixture
-def client(make_app, installer):
-    return make_app(file=str(installer), version="1.0.0").test_client()
+def client(downloads_app, installer):
+    return downloads_app(file=str(installer), version="1.0.0").test_client()
 
 
 def test_full_download_carries_its_checksum_and_validators(client, installer):

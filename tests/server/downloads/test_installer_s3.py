@@ -12,19 +12,19 @@ from tests.server.downloads.helpers import API, sha256, write_meta
 BODY = b"MZ" + bytes(range(256)) * 300
 
 
-def s3_app(make_app, tmp_path, s3_client, s3_bucket, **extra):
+def s3_app(downloads_app, tmp_path, s3_client, s3_bucket, **extra):
     s3_client.put_object(Bucket=s3_bucket, Key="win/installers/1.0.0/Setup.exe", Body=BODY,
                          Metadata={"sha256": sha256(BODY)})
     meta = write_meta(tmp_path / "meta.json", {
         "version": "1.0.0", "sha256": sha256(BODY), "size": len(BODY),
         "filename": "VeracityIBKRConnector-1.0.0-win-Setup.exe",
         "s3": {"bucket": s3_bucket, "key": "win/installers/1.0.0/Setup.exe"}})
-    return make_app(meta_path=str(meta), **extra)
+    return downloads_app(meta_path=str(meta), **extra)
 
 
-def test_each_request_gets_a_new_presigned_url(make_app, tmp_path, s3_client, s3_bucket,
+def test_each_request_gets_a_new_presigned_url(downloads_app, tmp_path, s3_client, s3_bucket,
                                               monkeypatch):
-    client = s3_app(make_app, tmp_path, s3_client, s3_bucket).test_client()
+    client = s3_app(downloads_app, tmp_path, s3_client, s3_bucket).test_client()
     # SigV4 signs a timestamp with one-second resolution: give each signature its own second,
     # so the test sees whether a URL is made per request rather than cached.
     seconds = iter(range(10_000))
@@ -41,8 +41,8 @@ def test_each_request_gets_a_new_presigned_url(make_app, tmp_path, s3_client, s3
 
 
 def test_presigned_url_downloads_the_published_bytes_with_a_sensible_name(
-        make_app, tmp_path, s3_client, s3_bucket):
-    client = s3_app(make_app, tmp_path, s3_client, s3_bucket).test_client()
+        downloads_app, tmp_path, s3_client, s3_bucket):
+    client = s3_app(downloads_app, tmp_path, s3_client, s3_bucket).test_client()
     served = client.get(API).json
 
     location = client.get(f"{API}/installer").headers["Location"]
@@ -55,21 +55,21 @@ def test_presigned_url_downloads_the_published_bytes_with_a_sensible_name(
         'attachment; filename="VeracityIBKRConnector-1.0.0-win-Setup.exe"'
 
 
-def test_presigned_url_lifetime_follows_the_setting(make_app, tmp_path, s3_client, s3_bucket):
-    app = s3_app(make_app, tmp_path, s3_client, s3_bucket, presign_ttl_s="120")
+def test_presigned_url_lifetime_follows_the_setting(downloads_app, tmp_path, s3_client, s3_bucket):
+    app = s3_app(downloads_app, tmp_path, s3_client, s3_bucket, presign_ttl_s="120")
 
     location = app.test_client().get(f"{API}/installer").headers["Location"]
 
     assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == ["120"]
 
 
-def test_size_and_sha256_come_from_storage_when_the_meta_omits_them(make_app, tmp_path,
+def test_size_and_sha256_come_from_storage_when_the_meta_omits_them(downloads_app, tmp_path,
                                                                     s3_client, s3_bucket):
     s3_client.put_object(Bucket=s3_bucket, Key="Setup.exe", Body=BODY,
                          Metadata={"sha256": sha256(BODY)})
     meta = write_meta(tmp_path / "meta.json",
                       {"version": "1.0.0", "s3": {"bucket": s3_bucket, "key": "Setup.exe"}})
 
-    served = make_app(meta_path=str(meta)).test_client().get(API).json
+    served = downloads_app(meta_path=str(meta)).test_client().get(API).json
 
     assert (served["size"], served["sha256"]) == (len(BODY), sha256(BODY))

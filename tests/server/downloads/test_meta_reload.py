@@ -19,9 +19,9 @@ def version(client) -> str:
     return client.get(API).json["version"]
 
 
-def test_rewritten_meta_file_is_served_at_once(make_app, tmp_path):
+def test_rewritten_meta_file_is_served_at_once(downloads_app, tmp_path):
     meta = write_meta(tmp_path / "meta.json", {"version": "1.0.0", "url": URL})
-    client = make_app(meta_path=str(meta)).test_client()
+    client = downloads_app(meta_path=str(meta)).test_client()
     assert version(client) == "1.0.0"
 
     replacement = tmp_path / "meta.json.new"
@@ -31,9 +31,9 @@ def test_rewritten_meta_file_is_served_at_once(make_app, tmp_path):
     assert version(client) == "1.1.0"
 
 
-def test_meta_file_broken_then_fixed_recovers_without_restart(make_app, tmp_path):
+def test_meta_file_broken_then_fixed_recovers_without_restart(downloads_app, tmp_path):
     meta = write_meta(tmp_path / "meta.json", {"version": "1.0.0", "url": URL})
-    client = make_app(meta_path=str(meta)).test_client()
+    client = downloads_app(meta_path=str(meta)).test_client()
     meta.write_text("{", encoding="utf-8")
     assert client.get(API).status_code == 503
 
@@ -42,11 +42,11 @@ def test_meta_file_broken_then_fixed_recovers_without_restart(make_app, tmp_path
     assert version(client) == "1.2.0"
 
 
-def test_s3_meta_change_is_seen_after_the_refresh_interval(make_app, s3_client, s3_bucket):
+def test_s3_meta_change_is_seen_after_the_refresh_interval(downloads_app, s3_client, s3_bucket):
     key = "win/meta.json"
     s3_client.put_object(Bucket=s3_bucket, Key=key,
                          Body=json.dumps({"version": "1.0.0", "url": URL}))
-    client = make_app(meta_path=f"s3://{s3_bucket}/{key}", refresh_s="0").test_client()
+    client = downloads_app(meta_path=f"s3://{s3_bucket}/{key}", refresh_s="0").test_client()
     assert version(client) == "1.0.0"
 
     s3_client.put_object(Bucket=s3_bucket, Key=key,

@@ -19,13 +19,14 @@ def publish(bucket, folder, version, *extra) -> int:
                         "--version", version, "--notes", f"Release {version}", *extra])
 
 
-def test_the_server_serves_exactly_what_was_published(make_app, tmp_path, s3_client, s3_bucket):
+def test_the_server_serves_exactly_what_was_published(downloads_app, tmp_path, s3_client,
+                                                      s3_bucket):
     release = make_fake_release(tmp_path / "Releases", "1.6.0")
     assert publish(s3_bucket, release.folder, "1.6.0",
                    "--release-notes-url", "https://veracity.example/notes/1.6.0") == 0
     published = json.loads(s3_client.get_object(Bucket=s3_bucket,
                                                 Key=f"{PREFIX}/meta.json")["Body"].read())
-    client = make_app(meta_path=f"s3://{s3_bucket}/{PREFIX}/meta.json").test_client()
+    client = downloads_app(meta_path=f"s3://{s3_bucket}/{PREFIX}/meta.json").test_client()
 
     served = client.get(API).json
     redirect = client.get(served["download_url"].removeprefix("http://localhost"))
@@ -45,12 +46,13 @@ def test_the_server_serves_exactly_what_was_published(make_app, tmp_path, s3_cli
     assert served["filename"] in download.headers["Content-Disposition"]
 
 
-def test_the_update_feed_serves_the_published_packages(make_app, tmp_path, s3_client, s3_bucket):
+def test_the_update_feed_serves_the_published_packages(downloads_app, tmp_path, s3_client,
+                                                       s3_bucket):
     make_fake_release(tmp_path / "Releases", "1.6.0")
     assert publish(s3_bucket, tmp_path / "Releases", "1.6.0") == 0
     newer = make_fake_release(tmp_path / "Releases", "1.7.0", previous_versions=("1.6.0",))
     assert publish(s3_bucket, newer.folder, "1.7.0") == 0
-    client = make_app(meta_path=f"s3://{s3_bucket}/{PREFIX}/meta.json").test_client()
+    client = downloads_app(meta_path=f"s3://{s3_bucket}/{PREFIX}/meta.json").test_client()
 
     index = client.get(f"{API}/updates/releases.win.json?localVersion=1.6.0").json
 
@@ -61,11 +63,11 @@ def test_the_update_feed_serves_the_published_packages(make_app, tmp_path, s3_cl
         assert sha256(package) == asset["SHA256"].lower(), asset["FileName"]
 
 
-def test_a_refused_republish_leaves_the_served_release_unchanged(make_app, tmp_path, s3_client,
+def test_a_refused_republish_leaves_the_served_release_unchanged(downloads_app, tmp_path, s3_client,
                                                                  s3_bucket):
     release = make_fake_release(tmp_path / "first", "1.6.0")
     assert publish(s3_bucket, release.folder, "1.6.0") == 0
-    client = make_app(meta_path=f"s3://{s3_bucket}/{PREFIX}/meta.json",
+    client = downloads_app(meta_path=f"s3://{s3_bucket}/{PREFIX}/meta.json",
                       refresh_s="0").test_client()
     before = (client.get(API).json, bucket_snapshot(s3_client, s3_bucket))
 

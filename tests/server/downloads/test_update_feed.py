@@ -17,23 +17,23 @@ INDEX = {"Assets": [{"PackageId": "VeracityIBKRConnector", "Version": "1.0.0", "
 
 
 @pytest.fixture
-def s3_feed_client(make_app, s3_client, s3_bucket):
+def s3_feed_client(downloads_app, s3_client, s3_bucket):
     s3_client.put_object(Bucket=s3_bucket, Key="win/feed/releases.win.json",
                          Body=json.dumps(INDEX))
     s3_client.put_object(Bucket=s3_bucket, Key=f"win/feed/{FULL}", Body=PACKAGE)
     s3_client.put_object(Bucket=s3_bucket, Key="win/feed/unlisted.nupkg", Body=b"PK")
-    return make_app(url=URL, version="1.0.0", feed=f"s3://{s3_bucket}/win/feed/").test_client()
+    return downloads_app(url=URL, version="1.0.0", feed=f"s3://{s3_bucket}/win/feed/").test_client()
 
 
 @pytest.fixture
-def folder_feed_client(make_app, tmp_path):
+def folder_feed_client(downloads_app, tmp_path):
     feed = tmp_path / "feed"
     feed.mkdir()
     (feed / "releases.win.json").write_text(json.dumps(INDEX), encoding="utf-8")
     (feed / FULL).write_bytes(PACKAGE)
     (feed / "unlisted.nupkg").write_bytes(b"PK")
     (tmp_path / "secret.txt").write_text("not for the feed", encoding="utf-8")
-    return make_app(url=URL, version="1.0.0", feed=str(feed)).test_client()
+    return downloads_app(url=URL, version="1.0.0", feed=str(feed)).test_client()
 
 
 def test_s3_feed_index_is_served_by_the_server(s3_feed_client):
@@ -83,8 +83,8 @@ def test_files_the_index_does_not_list_are_404(request, client_fixture, name):
     assert response.json["error"]["code"] == "not_found"
 
 
-def test_a_release_without_a_feed_is_503(make_app, caplog):
-    client = make_app(url=URL, version="1.0.0").test_client()
+def test_a_release_without_a_feed_is_503(downloads_app, caplog):
+    client = downloads_app(url=URL, version="1.0.0").test_client()
 
     response = client.get(f"{API}/updates/releases.win.json")
 
@@ -92,22 +92,23 @@ def test_a_release_without_a_feed_is_503(make_app, caplog):
     assert "no update feed configured for version 1.0.0" in caplog.text
 
 
-def test_a_broken_feed_index_is_503(make_app, tmp_path, caplog):
+def test_a_broken_feed_index_is_503(downloads_app, tmp_path, caplog):
     feed = tmp_path / "feed"
     feed.mkdir()
     (feed / "releases.win.json").write_text('{"Assets": [{"FileName": "../x"}]}',
                                             encoding="utf-8")
-    client = make_app(url=URL, version="1.0.0", feed=str(feed)).test_client()
+    client = downloads_app(url=URL, version="1.0.0", feed=str(feed)).test_client()
 
     assert client.get(f"{API}/updates/releases.win.json").status_code == 503
     assert "lists a file name with a path" in caplog.text
 
 
-def test_feed_folder_in_meta_is_relative_to_the_meta_file(make_app, tmp_path):
+def test_feed_folder_in_meta_is_relative_to_the_meta_file(downloads_app, tmp_path):
     (tmp_path / "feed").mkdir()
     (tmp_path / "feed" / "releases.win.json").write_text(json.dumps(INDEX), encoding="utf-8")
     meta = write_meta(tmp_path / "meta.json", {"version": "1.0.0", "url": URL, "feed": "feed"})
 
-    response = make_app(meta_path=str(meta)).test_client().get(f"{API}/updates/releases.win.json")
+    client = downloads_app(meta_path=str(meta)).test_client()
+    response = client.get(f"{API}/updates/releases.win.json")
 
     assert response.json == INDEX
