@@ -82,6 +82,17 @@ class SyncOutcome(StrEnum):
     CONFIGURATION = "configuration"
 
 
+@dataclass
+class EngineCounters:
+    """What the engine has done since it started (for benchmarks, tests and logs)."""
+
+    snapshots_taken: int = 0
+    snapshots_queued: int = 0
+    snapshots_delivered: int = 0
+    heartbeats_sent: int = 0
+    last_snapshot_read_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class CycleResult:
     """The outcome of `run_once` and a message for a person."""
@@ -105,6 +116,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._started_at = clock()
         self._sync_requested = False
+        self.counters = EngineCounters()
         self.pacer = Pacer(state_path=folders.data_dir / "pacing.json",
                            backoff_initial_s=settings.rate_limit_backoff_s,
                            stop_event=self._stop_event)
@@ -114,8 +126,10 @@ class Engine:
             settings.outbox_max_count, settings.outbox_max_bytes, settings.outbox_max_age_s))
         self.veracity: VeracityClient | None = None
         if settings.veracity_url:
+            # Few quick retries: the outbox and the schedule are the long-term retry.
             self.veracity = VeracityClient(settings.veracity_url,
                                            timeout_s=settings.veracity_timeout_s,
+                                           retries=2, backoff_s=0.5,
                                            stop_event=self._stop_event)
         self._credentials = credentials
         self._credential_problem = ""
@@ -314,13 +328,15 @@ class Engine:
 
     def _take_snapshot(self, *, force: bool) -> bool:
         """Read the gateway; queue the snapshot if it changed (or is due anyway)."""
-        started = self._clock()
+        started = time.monotonic()
         try:
             snapshot = take_snapshot(self.gateway)
         except GatewayError as error:
             logger.warning("snapshot failed: %s", error.message)
             self._session = SessionCheck(error.gateway_state, error.message)
             return False
+        self.counters.snapshots_taken += 1
+        self.counters.last_snapshot_read_s = time.monotonic() - started
         fingerprint = snapshot.fingerprint()
         full_due = self._clock() - self._last_full_queued_at >= \
             self.settings.full_snapshot_interval_s
@@ -328,11 +344,12 @@ class Engine:
             logger.debug("portfolio unchanged: no snapshot queued")
             return False
         self._queue(snapshot)
+        self.counters.snapshots_queued += 1
         self._last_fingerprint = fingerprint
         self._last_full_queued_at = self._clock()
         logger.info("snapshot %s queued: %d account(s), %d position(s), read in %.1f s",
                     snapshot.snapshot_id, len(snapshot.accounts), snapshot.position_count(),
-                    self._clock() - started)
+                    self.counters.last_snapshot_read_s)
         return True
 
     def _queue(self, snapshot: Snapshot) -> None:
@@ -360,6 +377,7 @@ class Engine:
                     self._veracity_failed(error, key)
                     return False
                 self.outbox.remove(item.snapshot_id)
+                self.counters.snapshots_delivered += 1
                 self._veracity_ok()
                 taken_at = datetime.fromisoformat(item.taken_at)
                 if self._last_snapshot_at is None or taken_at > self._last_snapshot_at:
@@ -386,6 +404,7 @@ class Engine:
             if not isinstance(error, VeracityRateLimited):
                 self._next_heartbeat = self._clock() + self._heartbeat_interval()
             return
+        self.counters.heartbeats_sent += 1
         was_down = bool(self._veracity_down_message)
         self._schedule = schedule
         self._veracity_ok()

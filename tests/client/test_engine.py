@@ -1,0 +1,239 @@
+"""The engine's state machine, driven one `step()` at a time (fake schedule clock), against the
+simulator (HTTPS) and the real server (gunicorn on loopback)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from client.credentials import FileStore
+from client.engine import Engine, SyncOutcome
+from client.settings import Settings
+from client.state import ConnectorState, GatewayState
+from tests.support.server_fixtures import start_live_server
+
+EMAIL_NUMBERS = itertools.count()
+SMALL_BOOK = [{
+    "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
+    "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3},
+                  {"conid": 9002, "ticker": "BOLT", "market_price": 20, "quantity": -4}],
+    "orders": [{"conid": 9001, "order_type": "Stop", "aux_price": "9.5", "quantity": 3},
+               {"conid": 9002, "order_type": "Limit", "price": "19", "quantity": 4,
+                "side": "BUY"}],
+}]
+
+
+class ScheduleClock:
+    """The engine's schedule clock, moved by the test (the pacer keeps real time)."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator:
+    with start_live_server(tmp_path_factory.mktemp("engine-server")) as live:
+        yield live
+
+
+@pytest.fixture
+def small_book(simulator):
+    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=0)
+    simulator.control.set_accounts(SMALL_BOOK)
+    simulator.control.login()
+    return simulator
+
+
+def make_engine(simulator, server, folders, clock, **overrides) -> Engine:
+    settings = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
+                        key_store="file", rate_limit_backoff_s=1, **overrides)
+    return Engine(settings, folders, credentials=FileStore(folders.data_dir / "connector-key"),
+                  clock=clock)
+
+
+def new_user(server) -> str:
+    email = f"engine-{next(EMAIL_NUMBERS)}@example.com"
+    server.create_user(email)
+    return email
+
+
+def connectors(server, email):
+    return server.login(email).get(server.url("/api/v1/profile/ibkr/connectors"),
+                                   timeout=10).json()["connectors"]
+
+
+def test_unpaired_engine_needs_a_token_and_sends_nothing(small_book, server, folders):
+    engine = make_engine(small_book, server, folders, ScheduleClock())
+    engine.step()
+    assert engine.status.state is ConnectorState.NEEDS_TOKEN
+    assert engine.status.gateway_state is GatewayState.OK  # the gateway is watched anyway
+    assert engine.veracity.request_count == 0
+    assert engine.run_once().outcome is SyncOutcome.NOT_PAIRED
+
+
+def test_malformed_and_used_tokens_are_explained(small_book, server, folders):
+    engine = make_engine(small_book, server, folders, ScheduleClock())
+    assert engine.pair("hello").code == "malformed_token"
+    email = new_user(server)
+    token = server.issue_token(email)
+    assert engine.pair(token).ok
+    engine.unpair()
+    outcome = engine.pair(token)
+    assert (outcome.ok, outcome.code) == (False, "token_used")
+    assert "already used" in outcome.message
+    assert engine.status.state is ConnectorState.NEEDS_TOKEN
+
+
+def test_pairing_then_syncing_with_change_detection(small_book, server, folders):
+    clock = ScheduleClock()
+    engine = make_engine(small_book, server, folders, clock, full_snapshot_interval_s=1000)
+    email = new_user(server)
+    assert engine.pair(server.issue_token(email)).ok
+    engine.step()
+    assert engine.status.state is ConnectorState.SYNCING
+    assert engine.counters.snapshots_delivered == 1
+    assert engine.counters.heartbeats_sent == 1
+    portfolio = server.login(email).get(server.url("/api/v1/profile/ibkr/portfolio"),
+                                        timeout=10).json()
+    [account] = portfolio["accounts"]
+    assert {p["conid"] for p in account["positions"]} == {9001, 9002}
+    assert [order["order_id"] for order in account["stop_orders"]] != []  # the stop, not the limit
+    assert len(account["stop_orders"]) == 1
+
+    clock.advance(120)  # the next snapshot is due: nothing changed, nothing is sent
+    engine.step()
+    assert engine.counters.snapshots_taken == 2
+    assert engine.counters.snapshots_delivered == 1
+
+    small_book.control.set_prices({9001: 11.75})
+    clock.advance(120)
+    engine.step()
+    assert engine.counters.snapshots_delivered == 2
+    portfolio = server.login(email).get(server.url("/api/v1/profile/ibkr/portfolio"),
+                                        timeout=10).json()
+    prices = {p["conid"]: p["market_price"] for p in portfolio["accounts"][0]["positions"]}
+    assert prices[9001] == "11.75"
+
+    clock.advance(1000)  # unchanged, but a full snapshot is due anyway
+    engine.step()
+    assert engine.counters.snapshots_delivered == 3
+
+
+def test_server_schedule_is_followed(small_book, tmp_path, folders):
+    env = {"VERACITY_HEARTBEAT_INTERVAL_S": "7", "VERACITY_SNAPSHOT_INTERVAL_S": "11"}
+    with start_live_server(tmp_path / "s", env=env) as custom:
+        clock = ScheduleClock()
+        engine = make_engine(small_book, custom, folders, clock)
+        email = new_user(custom)
+        assert engine.pair(custom.issue_token(email)).ok
+        delay = engine.step()
+        assert delay == pytest.approx(7, abs=1)  # next: the heartbeat, 7 s from now
+        clock.advance(7)
+        engine.step()
+        assert engine.counters.heartbeats_sent == 2
+        assert engine.seconds_until_due() == pytest.approx(4, abs=1)  # snapshot at 11 s
+
+
+def test_revoked_key_is_deleted_and_nothing_more_is_sent(small_book, server, folders):
+    clock = ScheduleClock()
+    engine = make_engine(small_book, server, folders, clock)
+    email = new_user(server)
+    assert engine.pair(server.issue_token(email)).ok
+    engine.step()
+    seen = []
+    engine.subscribe(lambda status: seen.append(status.state))
+    [connector] = connectors(server, email)
+    session = server.login(email)
+    session.post(server.url(f"/api/v1/profile/ibkr/connectors/{connector['id']}/revoke"),
+                 timeout=10).raise_for_status()
+    clock.advance(60)
+    engine.step()
+    assert ConnectorState.REVOKED in seen
+    assert engine.status.state is ConnectorState.NEEDS_TOKEN
+    assert "no longer accepts" in engine.status.message
+    assert not (folders.data_dir / "connector-key").exists()
+    sent = engine.veracity.request_count
+    clock.advance(600)
+    engine.step()
+    assert engine.veracity.request_count == sent
+
+
+@pytest.mark.parametrize(("fault", "gateway_state", "connector_state"), [
+    ("logout", GatewayState.UNAUTHENTICATED, ConnectorState.GATEWAY_UNAUTHENTICATED),
+    ("competing", GatewayState.COMPETING, ConnectorState.GATEWAY_UNAUTHENTICATED),
+    ("5xx", GatewayState.ERROR, ConnectorState.GATEWAY_UNREACHABLE),
+    ("down", GatewayState.UNREACHABLE, ConnectorState.GATEWAY_UNREACHABLE),
+    ("429", GatewayState.ERROR, ConnectorState.GATEWAY_UNREACHABLE),
+])
+def test_gateway_trouble_reaches_the_heartbeat(small_book, server, folders, fault,
+                                               gateway_state, connector_state):
+    clock = ScheduleClock()
+    engine = make_engine(small_book, server, folders, clock)
+    email = new_user(server)
+    assert engine.pair(server.issue_token(email)).ok
+    engine.step()
+    control = small_book.control
+    if fault == "logout":
+        control.logout()
+    elif fault == "competing":
+        control.make_competing()
+    elif fault == "5xx":
+        control.add_fault("status", endpoint="/tickle", status=500)
+    elif fault == "429":
+        # Another program on this machine tickles too: our next tickle breaks the 1/s limit.
+        requests.post(f"{small_book.base_url}/v1/api/tickle", verify=False,  # noqa: S501
+                      timeout=5)
+    else:
+        small_book.server.stop()
+    clock.advance(60)
+    engine.step()
+    assert engine.status.state is connector_state
+    assert engine.status.gateway_state is gateway_state
+    [connector] = connectors(server, email)
+    assert connector["gateway"]["state"] == gateway_state.value
+    assert connector["gateway"]["port"] == engine.gateway.port
+    if fault == "429":
+        assert "429" in engine.status.gateway_message
+        assert engine.pacer.seconds_until_free() > 0  # backing off: nothing sent meanwhile
+
+
+def test_snapshots_taken_while_veracity_is_down_arrive_later_in_order(small_book, tmp_path,
+                                                                       folders):
+    clock = ScheduleClock()
+    with start_live_server(tmp_path / "down") as live:
+        engine = make_engine(small_book, live, folders, clock)
+        email = new_user(live)
+        assert engine.pair(live.issue_token(email)).ok
+        engine.step()
+        live.stop()
+        taken = []
+        for price in (12, 13, 14):
+            small_book.control.set_prices({9001: price})
+            clock.advance(120)
+            engine.step()
+            assert engine.status.state is ConnectorState.VERACITY_UNREACHABLE
+            taken.append(engine.outbox.oldest(10)[-1].snapshot_id)
+        assert engine.outbox.count() == 3
+        live.start()
+        clock.advance(120)
+        engine.step()
+        assert engine.outbox.count() == 0
+        assert engine.status.state is ConnectorState.SYNCING
+        assert engine.counters.snapshots_delivered == 4
+        history = live.login(email).get(live.url("/api/v1/profile/ibkr/portfolio"),
+                                        timeout=10).json()["value_history"]
+        assert len(history[0]["points"]) >= 4
+        for snapshot_id in taken:  # each one is stored: resending it is a duplicate
+            body = {"snapshot_id": snapshot_id, "taken_at": "2020-01-01T00:00:00+00:00",
+                    "accounts": []}
+            assert engine.veracity.send_snapshot(FileStore(
+                folders.data_dir / "connector-key").get(), body) is True
