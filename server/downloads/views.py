@@ -2,15 +2,17 @@
 
     GET /api/v1/downloads/ibkr-connector/windows                 metadata JSON
     GET /api/v1/downloads/ibkr-connector/windows/installer       302 to storage, or the file
-    GET /api/v1/downloads/ibkr-connector/windows/updates/<file>  Velopack update feed
+    GET /api/v1/downloads/ibkr-connector/windows/updates/releases.<channel>.json  feed index
+    GET /api/v1/downloads/ibkr-connector/windows/updates/<file>  a package the index lists
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wsgi import wrap_file
 
@@ -82,9 +84,9 @@ def installer() -> Any:
     served = _served()
     meta = served.metadata
     if meta.s3 is not None:
-        return _no_store(redirect(_presigned(state, meta.s3, meta.filename), code=302))
+        return _redirect(_presigned(state, meta.s3, meta.filename))
     if meta.url is not None:
-        return _no_store(redirect(meta.url, code=302))
+        return _redirect(meta.url)
     try:
         local = state.resolver.open_local_installer(meta)
     except NotConfigured as error:
@@ -103,33 +105,51 @@ def installer() -> Any:
     return response.make_conditional(request, accept_ranges=True, complete_length=local.size)
 
 
-@blueprint.get("/updates/<name>")
-def update_feed(name: str) -> Any:
-    """Velopack's feed: the index from us, each package from storage."""
-    state = _state()
+def _feed_of(state: DownloadsState) -> str:
     meta = _served().metadata
     if not meta.feed:
-        state.resolver.report_problem(f"no update feed configured for version {meta.version} "
-                               f"({meta.source}: add a 'feed' key or IBKR_CONNECTOR_WINDOWS_FEED)")
+        state.resolver.report_problem(
+            f"no update feed configured for version {meta.version} "
+            f"({meta.source}: add a 'feed' key or IBKR_CONNECTOR_WINDOWS_FEED)")
         raise DownloadNotConfigured()
+    return meta.feed
+
+
+@blueprint.get("/updates/releases.<channel>.json")
+def update_feed_index(channel: str) -> Any:
+    """Velopack's feed index, served by us (Velopack adds a query string we must not break)."""
+    state = _state()
+    name = f"releases.{channel}.json"
     try:
-        if name.endswith(".json"):
-            response = Response(state.feed.index(meta.feed, name), mimetype="application/json")
-            response.headers["Cache-Control"] = "no-cache"
-            return response
-        location = state.feed.package(meta.feed, name)
+        body = state.feed.index(_feed_of(state), name)
+    except UnknownFeedFile:
+        raise NotFound(f"The update feed has no file named {name!r}.") from None
+    except NotConfigured as error:
+        state.resolver.report_problem(str(error))
+        raise DownloadNotConfigured() from None
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@blueprint.get("/updates/<name>")
+def update_feed_package(name: str) -> Any:
+    """A package the feed index lists: a fresh presigned URL, or the file of a local feed."""
+    state = _state()
+    try:
+        location = state.feed.package(_feed_of(state), name)
     except UnknownFeedFile:
         raise NotFound(f"The update feed has no file named {name!r}.") from None
     except NotConfigured as error:
         state.resolver.report_problem(str(error))
         raise DownloadNotConfigured() from None
     if isinstance(location, S3Object):
-        return _no_store(redirect(_presigned(state, location, None), code=302))
+        return _redirect(_presigned(state, location, None))
     try:
         handle = location.open("rb")
     except OSError:
         raise NotFound(f"The update feed has no file named {name!r}.") from None
-    size = location.stat().st_size
+    size = os.fstat(handle.fileno()).st_size
     response = Response(wrap_file(request.environ, handle), mimetype="application/octet-stream",
                         direct_passthrough=True)
     response.content_length = size
@@ -145,7 +165,7 @@ def _presigned(state: DownloadsState, obj: S3Object, download_name: str | None) 
         raise DownloadNotConfigured() from None
 
 
-def _no_store(response: Any) -> Any:
-    # A presigned URL must never be cached by a proxy: the next request gets a fresh one.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def _redirect(location: str) -> Response:
+    # No body (Flask's redirect() adds an HTML one), and never cached by a proxy: a presigned
+    # URL is made per request, so the next request must reach us for a fresh one.
+    return Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})

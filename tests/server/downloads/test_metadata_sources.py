@@ -38,6 +38,7 @@ def test_url_mode_redirects_to_the_configured_url(downloads_app):
     assert response.status_code == 302
     assert response.headers["Location"] == INSTALLER_URL
     assert response.headers["Cache-Control"] == "no-store"
+    assert response.data == b""
     assert metadata(app)["filename"] == "VeracityIBKRConnector-2.0.0-win-Setup.exe"
 
 
