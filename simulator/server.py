@@ -77,6 +77,9 @@ class _GatewayHTTPServer(ThreadedWSGIServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = self.socket.accept()
+        # Headers and body go out in separate writes: without NODELAY, Nagle's algorithm can
+        # hold the body back until the client acknowledges the headers.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls_context is not None:
             connection = self.tls_context.wrap_socket(connection, server_side=True,
                                                       do_handshake_on_connect=False)
