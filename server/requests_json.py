@@ -34,10 +34,27 @@ def read_json_body(allow_empty: bool = False) -> Any:
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal,
+        data = json.loads(raw.decode("utf-8"), parse_float=Decimal,
                           parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as error:
         raise InvalidJson(f"The request body is not valid JSON: {error}") from None
+    _reject_unstorable_text(raw, data)
+    return data
+
+
+def _reject_unstorable_text(raw: bytes, data: Any) -> None:
+    """Refuse strings no database can store: NUL characters and lone UTF-16 surrogates.
+
+    Both are legal JSON escapes (\\u0000, \\ud800) but PostgreSQL rejects them at insert time;
+    the checks run only when the raw body contains such an escape, so normal bodies pay nothing.
+    """
+    if b"\\u0000" in raw:
+        raise InvalidRequest("body: text must not contain NUL (\\u0000) characters")
+    if b"\\ud" in raw.lower():
+        try:
+            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("body: text contains an unpaired UTF-16 surrogate") from None
 
 
 def field_path(location: tuple[int | str, ...]) -> str:

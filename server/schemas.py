@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 
 # Money and quantities: exact, finite, and bounded so "1E+999999" cannot blow up formatting.
 ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=40)]
@@ -23,7 +32,16 @@ def _to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _iso_text_only(value: object) -> object:
+    # pydantic would also read 1700000000 as a Unix time; the contract says ISO 8601 text.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with a time zone")
+    return value
+
+
+UtcTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text_only), AfterValidator(_to_utc)]
+# JSON integers only: pydantic's lax mode would also take "42" (a string) for an int.
+StrictInt = Annotated[int, Strict()]
 
 
 class StrictModel(BaseModel):

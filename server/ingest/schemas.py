@@ -15,13 +15,14 @@ from server.pairing.schemas import GatewayState
 from server.schemas import (
     ExactNumber,
     LongText,
+    StrictInt,
     StrictModel,
     UtcTimestamp,
 )
 
 Code = Annotated[str, StringConstraints(max_length=32)]
 Currency = Annotated[str, StringConstraints(max_length=16)]
-Conid = Annotated[int, Field(ge=0, le=2**62)]
+Conid = Annotated[StrictInt, Field(ge=0, le=2**62)]
 MAX_ACCOUNTS = 200
 MAX_ROWS_PER_ACCOUNT = 20_000
 
@@ -31,14 +32,14 @@ class GatewayStatus(StrictModel):
 
     state: GatewayState
     message: LongText | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
 
 
 class HeartbeatRequest(StrictModel):
     """The connector is alive; how its gateway is doing."""
 
     connector_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    uptime_s: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    uptime_s: Annotated[StrictInt, Field(ge=0, le=10**12)] | None = None
     last_snapshot_at: UtcTimestamp | None = None
     gateway: GatewayStatus
 
@@ -71,7 +72,7 @@ class PositionIn(StrictModel):
 class StopOrderIn(StrictModel):
     """One working stop-type order."""
 
-    order_id: Annotated[str | int, Field()]
+    order_id: str | StrictInt
     conid: Conid
     symbol: Annotated[str, StringConstraints(max_length=64)] | None = None
     side: Literal["BUY", "SELL"]

@@ -73,6 +73,8 @@ def _why_token_failed(session: Session, token_hash: str, now: datetime) -> Excep
 
 def revoke_connector(session: Session, user_id: int, connector_id: str) -> Connector:
     """Revoke one of the user's connectors (idempotent: the first revocation time is kept)."""
+    if not _is_uuid(connector_id):
+        raise NotFound("No such connector.")
     connector = session.scalars(select(Connector).where(
         Connector.id == connector_id, Connector.user_id == user_id)).first()
     if connector is None:
@@ -81,6 +83,13 @@ def revoke_connector(session: Session, user_id: int, connector_id: str) -> Conne
         connector.revoked_at = utc_now()
         session.commit()
     return connector
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def connector_status(connector: Connector, now: datetime, heartbeat_interval_s: int) -> str:
