@@ -66,10 +66,10 @@ def test_session_lapses_after_idle_timeout(gateway_sim_factory):
 
 
 def test_session_lapses_on_the_real_clock(gateway_sim_factory):
-    sim = gateway_sim_factory(idle_timeout_s=0.3)
+    sim = gateway_sim_factory(idle_timeout_s=1.0)
     sim.control.login()
     assert sim.get("/portfolio/U1234567/summary").status_code == 200
-    time.sleep(0.5)  # longer than the idle timeout: the behaviour under test, not a wait
+    time.sleep(1.3)  # longer than the idle timeout: the behaviour under test, not a wait
     assert sim.get("/portfolio/U1234567/summary").status_code == 401
 
 
