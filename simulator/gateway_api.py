@@ -239,12 +239,12 @@ def live_orders() -> Any:
             return _unknown_account(account_id)
         if force:
             # force=true clears the gateway's order cache and answers empty; the next call fills.
-            session.orders_primed.add(target)
+            session.orders_primed = True
             return jsonify({"orders": [], "snapshot": False})
         if not session.iserver_accounts_seen or account is None:
             return jsonify({"orders": [], "snapshot": False})
-        if state.options.preflight_empty_orders and target not in session.orders_primed:
-            session.orders_primed.add(target)
+        if state.options.preflight_empty_orders and not session.orders_primed:
+            session.orders_primed = True
             return jsonify({"orders": [], "snapshot": False})
         orders = [order for order in account.orders if not wanted or order.status in wanted]
         rows = [gateway_shapes.order_row(state.book, order) for order in orders[:1000]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -58,7 +58,7 @@ class GatewaySession:
     session_token: str = ""
     iserver_accounts_seen: bool = False  # /iserver/accounts was called in this session
     portfolio_accounts_seen: bool = False  # /portfolio/accounts was called in this session
-    orders_primed: set[str] = field(default_factory=set)  # accounts past the pre-flight call
+    orders_primed: bool = False  # the session's pre-flight orders call has been made
     lapsed_reason: str = ""
 
     def login(self, now: float, brokerage: bool = True) -> None:
@@ -68,14 +68,14 @@ class GatewaySession:
         self.last_activity = self.login_time = now
         self.session_token = secrets.token_hex(16)
         self.iserver_accounts_seen = self.portfolio_accounts_seen = False
-        self.orders_primed = set()
+        self.orders_primed = False
         self.lapsed_reason = ""
 
     def logout(self, reason: str = "logged out") -> None:
         """End both tiers (the gateway's `/logout`, an idle timeout, or the control API)."""
         self.logged_in = self.brokerage = self.connected = self.competing = False
         self.iserver_accounts_seen = self.portfolio_accounts_seen = False
-        self.orders_primed = set()
+        self.orders_primed = False
         self.lapsed_reason = reason
 
     def expire_if_idle(self, now: float) -> None:

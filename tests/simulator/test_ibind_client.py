@@ -66,13 +66,13 @@ def test_ibind_reads_everything_and_matches_sim_state(sim, client):
 
     paced()
     assert client.receive_brokerage_accounts().data["accounts"] == list(state)
+    paced()
+    preflight = client.live_orders(account_id="U1234567").data  # the session's first call
+    assert preflight == {"orders": [], "snapshot": False}
     for account_id, expected in state.items():
         paced()
-        first = client.live_orders(account_id=account_id).data  # the pre-flight call
-        assert first["orders"] == []
-        paced()
         orders = client.live_orders(account_id=account_id).data
-        assert orders["orders"] == expected["orders"]
+        assert orders == {"orders": expected["orders"], "snapshot": True}
 
     counters = sim.control.requests()
     assert counters["refused_429"] == 0

@@ -53,6 +53,14 @@ def test_without_account_id_only_the_selected_account_is_listed(sim):
     assert {order["acct"] for order in sim.get(ORDERS).json()["orders"]} == {"U3456789"}
 
 
+def test_preflight_is_once_per_session(sim):
+    assert sim.get(ORDERS, params={"accountId": "U1234567"}).json()["orders"] == []
+    assert sim.get(ORDERS, params={"accountId": "U2345678"}).json()["orders"]
+    sim.control.login()  # a new session: a new pre-flight call
+    sim.get("/iserver/accounts")
+    assert sim.get(ORDERS, params={"accountId": "U2345678"}).json()["orders"] == []
+
+
 def test_force_answers_empty_and_the_next_call_lists_orders(sim):
     forced = sim.get(ORDERS, params={"accountId": "U1234567", "force": "true"}).json()
     assert forced == {"orders": [], "snapshot": False}
