@@ -39,7 +39,7 @@ def run_doctor(settings: Settings, folders: Folders) -> list[Check]:
     key, key_check = _key(settings, folders)
     checks.append(key_check)
     checks += _gateway_folder(settings)
-    gateway_check, gateway_state, gateway_message = _gateway(settings)
+    gateway_check, gateway_state, gateway_message = _gateway(settings, folders)
     checks += gateway_check
     checks += _veracity(settings, key, gateway_state, gateway_message)
     return checks
@@ -84,7 +84,7 @@ def _gateway_folder(settings: Settings) -> list[Check]:
     return checks
 
 
-def _gateway(settings: Settings) -> tuple[list[Check], GatewayState, str]:
+def _gateway(settings: Settings, folders: Folders) -> tuple[list[Check], GatewayState, str]:
     address = settings.gateway_address()
     try:
         with socket.create_connection((address.host, address.port), timeout=3):
@@ -96,7 +96,10 @@ def _gateway(settings: Settings) -> tuple[list[Check], GatewayState, str]:
                       "set IBKR_GATEWAY_URL to the port in its conf.yaml")], \
             GatewayState.UNREACHABLE, message
     checks = [Check("gateway port", "ok", f"something listens on {address.port}")]
-    gateway = GatewayClient(address, Pacer(), timeout_s=settings.gateway_timeout_s)
+    # The shared pacing file: a running connector may have just tickled.
+    pacer = Pacer(state_path=folders.data_dir / "pacing.json",
+                  backoff_initial_s=settings.rate_limit_backoff_s)
+    gateway = GatewayClient(address, pacer, timeout_s=settings.gateway_timeout_s)
     try:
         session = gateway.check_session()
     finally:

@@ -10,7 +10,9 @@ caller in a penalty box for 10-15 minutes, so the pacer stays well inside them:
 * the gateway measures spacing on arrival, and arrival jitters by network latency, so every
   interval gets a safety margin;
 * the per-endpoint reservations and the back-off are persisted (a small JSON file in the data
-  folder) so that two short-lived CLI runs (`sync --once` twice) do not add up to a 429;
+  folder) and re-read before each rate-limited call, so that several processes on the machine
+  (the tray, `sync --once`, `doctor`) do not add up to a 429 on those endpoints (the global
+  10/s is kept per process only: each process stays at 8/s and these calls are short bursts);
 * after a 429 nothing is sent for a back-off period that doubles up to a cap, and resets after
   a request succeeds.
 """
@@ -97,6 +99,9 @@ class Pacer:
         """Reserve the next slot for `path`; return the clock time at which it may be sent."""
         limit = self.limit_for(path)
         with self._lock:
+            if limit is not None:
+                # Another process (the tray, `sync --once`, `doctor`) may have used it meanwhile.
+                self._merge_saved_locked()
             now = self._clock()
             slot = max(now, self._next_global, self._blocked_until)
             if limit is not None:
@@ -146,16 +151,36 @@ class Pacer:
     def _load(self) -> None:
         if self._state_path is None or not self._state_path.exists():
             return
-        try:
-            data = json.loads(self._state_path.read_text(encoding="utf-8"))
-            self._next_by_endpoint = {str(k): float(v) for k, v in data["next"].items()}
-            self._blocked_until = float(data.get("blocked_until", 0.0))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        saved = self._read_saved()
+        if saved is not None:
+            self._next_by_endpoint, self._blocked_until = saved
+        else:
             logger.warning("ignoring an unreadable pacing file %s", self._state_path)
             # We do not know when the last calls were: wait one full interval on each endpoint.
             now = self._clock()
             self._next_by_endpoint = {limit.name: now + self.spacing_for(limit)
                                       for limit in self._limits}
+
+    def _merge_saved_locked(self) -> None:
+        saved = self._read_saved()
+        if saved is None:
+            return
+        next_by_endpoint, blocked_until = saved
+        for name, moment in next_by_endpoint.items():
+            self._next_by_endpoint[name] = max(self._next_by_endpoint.get(name, 0.0), moment)
+        self._blocked_until = max(self._blocked_until, blocked_until)
+
+    def _read_saved(self) -> tuple[dict[str, float], float] | None:
+        if self._state_path is None:
+            return None
+        try:
+            data = json.loads(self._state_path.read_text(encoding="utf-8"))
+            return ({str(k): float(v) for k, v in data["next"].items()},
+                    float(data.get("blocked_until", 0.0)))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     def _save_locked(self) -> None:
         if self._state_path is None:

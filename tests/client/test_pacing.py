@@ -87,3 +87,14 @@ def test_stop_interrupts_a_wait():
     stop.set()
     with pytest.raises(PacerStopped):
         pacer.acquire("/tickle")
+
+
+def test_a_reservation_by_another_running_process_is_respected(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "pacing.json"
+    long_running = make_pacer(clock, state_path=path)  # e.g. the tray's engine
+    long_running.reserve("/tickle")
+    short_lived = make_pacer(clock, state_path=path)  # e.g. `doctor`, started meanwhile
+    doctor_slot = short_lived.reserve("/tickle")
+    engine_slot = long_running.reserve("/tickle")  # must see the doctor's tickle
+    assert engine_slot - doctor_slot > 1.0
