@@ -79,6 +79,9 @@ class PortfolioReader:
 
     def positions(self, account_id: str) -> list[dict[str, Any]]:
         """Every position of the account, page after page until a short or empty page."""
+        # The paged endpoint serves a cached list (users report minutes-old prices): clear it
+        # first so a snapshot shows the prices of the moment it was taken.
+        self._transport.request("POST", f"/portfolio/{account_id}/positions/invalidate")
         positions: list[dict[str, Any]] = []
         page_size: int | None = None
         for page in range(MAX_POSITION_PAGES):

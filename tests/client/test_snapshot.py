@@ -42,7 +42,7 @@ def test_payload_numbers_are_exact_decimal_strings(simulator, gateway):
 
 
 def test_unchanged_book_has_the_same_fingerprint_and_a_price_change_does_not(simulator, gateway):
-    simulator.control.configure(preflight_empty_orders=False)
+    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=60)
     simulator.control.login()
     simulator.control.set_accounts([{
         "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
@@ -54,9 +54,7 @@ def test_unchanged_book_has_the_same_fingerprint_and_a_price_change_does_not(sim
     second = take_snapshot(gateway)
     assert first.fingerprint() == second.fingerprint()
     assert first.snapshot_id != second.snapshot_id
-    simulator.control.set_prices({9001: 11.25})
-    # The paged endpoint serves a cached list for a few seconds, like the real gateway.
-    gateway.transport.request("POST", "/portfolio/U1/positions/invalidate")
+    simulator.control.set_prices({9001: 11.25})  # shows at once: the cache is invalidated
     third = take_snapshot(gateway)
     assert third.fingerprint() != first.fingerprint()
     assert third.payload()["accounts"][0]["positions"][0]["market_price"] == "11.25"
