@@ -144,6 +144,10 @@ class SimulatorControl:
                  "min_interval_s": None}
         return self.requests()["endpoints"].get(template, empty)
 
+    def pacing_violations(self) -> list[str]:
+        """How the requests so far broke IBKR's limits; `[]` when the client paced itself."""
+        return self.requests()["violations"]
+
     def reset(self, scenario: str | None = None, seed: int | None = None) -> dict[str, Any]:
         """Fresh start (logged out, counters and faults cleared)."""
         body: dict[str, Any] = {}

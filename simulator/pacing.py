@@ -60,6 +60,7 @@ class Pacer:
     recent_accepted: deque[float] = field(default_factory=deque)
     penalty_until: float = 0.0
     penalty_boxes: int = 0
+    peak_per_second: int = 0  # most accepted requests seen within any one second
 
     def counter(self, endpoint: str) -> EndpointCounter:
         """The counter of an endpoint template, created on first use."""
@@ -87,11 +88,14 @@ class Pacer:
         """True while every request is refused."""
         return now < self.penalty_until
 
+    def _forget_older_than_a_second(self, now: float) -> None:
+        while self.recent_accepted and now - self.recent_accepted[0] >= 1.0:
+            self.recent_accepted.popleft()
+
     def _refusal(self, endpoint: str, counter: EndpointCounter, now: float) -> str:
         if self.in_penalty_box(now):
             return "penalty box"
-        while self.recent_accepted and now - self.recent_accepted[0] >= 1.0:
-            self.recent_accepted.popleft()
+        self._forget_older_than_a_second(now)
         if len(self.recent_accepted) >= GLOBAL_LIMIT_PER_SECOND:
             self._enter_penalty_box(now)
             return f"more than {GLOBAL_LIMIT_PER_SECOND} requests per second"
@@ -114,7 +118,26 @@ class Pacer:
             if counter.min_interval_s is None or interval < counter.min_interval_s:
                 counter.min_interval_s = round(interval, 6)
         counter.last_accepted_at = now
+        self._forget_older_than_a_second(now)
         self.recent_accepted.append(now)
+        self.peak_per_second = max(self.peak_per_second, len(self.recent_accepted))
+
+    def violations(self) -> list[str]:
+        """Every way the requests so far broke IBKR's limits (429s, or breaches seen while
+        pacing was off); empty for a client that stayed within every limit."""
+        found = []
+        if self.peak_per_second > GLOBAL_LIMIT_PER_SECOND:
+            found.append(f"{self.peak_per_second} requests within one second "
+                         f"(limit {GLOBAL_LIMIT_PER_SECOND})")
+        for endpoint, counter in sorted(self.counters.items()):
+            if counter.refused_429:
+                found.append(f"{endpoint}: {counter.refused_429} refused with 429")
+            limit = ENDPOINT_MIN_INTERVAL_S.get(endpoint)
+            if limit is not None and counter.min_interval_s is not None \
+                    and counter.min_interval_s < limit:
+                found.append(f"{endpoint}: two requests {counter.min_interval_s:g} s apart "
+                             f"(limit 1 per {limit:g} s)")
+        return found
 
     def report(self, now: float) -> dict[str, Any]:
         """Counters per endpoint plus totals, as `GET /sim/requests` returns them."""
@@ -131,6 +154,8 @@ class Pacer:
             "in_penalty_box": self.in_penalty_box(now),
             "penalty_box_remaining_s": round(max(self.penalty_until - now, 0.0), 3),
             "penalty_boxes": self.penalty_boxes,
+            "peak_per_second": self.peak_per_second,
+            "violations": self.violations(),
         }
 
     def clear(self) -> None:
@@ -139,3 +164,4 @@ class Pacer:
         self.recent_accepted.clear()
         self.penalty_until = 0.0
         self.penalty_boxes = 0
+        self.peak_per_second = 0

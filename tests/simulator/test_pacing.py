@@ -52,6 +52,8 @@ def test_eleventh_request_in_a_second_gets_429_and_the_penalty_box(paced_sim):
     summary = counters["endpoints"]["/portfolio/{accountId}/summary"]
     assert (summary["count"], summary["refused_429"], summary["accepted"]) == (13, 2, 11)
     assert counters["penalty_boxes"] == 1 and counters["in_penalty_box"] is False
+    assert counters["peak_per_second"] == 10
+    assert "/portfolio/{accountId}/summary: 2 refused with 429" in counters["violations"]
 
 
 def test_ten_requests_spread_over_a_second_are_fine(paced_sim):
@@ -93,6 +95,7 @@ def test_min_interval_shows_whether_a_client_stayed_within_limits(paced_sim):
     counter = paced_sim.control.endpoint("/portfolio/accounts")
     assert counter["min_interval_s"] == pytest.approx(6.5)
     assert counter["min_interval_s"] >= counter["limit_min_interval_s"]
+    assert paced_sim.control.pacing_violations() == []
 
 
 def test_pacing_can_be_turned_off_for_clients_that_cannot_pace(paced_sim):
@@ -102,6 +105,10 @@ def test_pacing_can_be_turned_off_for_clients_that_cannot_pace(paced_sim):
     counter = paced_sim.control.endpoint("/tickle")
     assert (counter["count"], counter["refused_429"]) == (15, 0)
     assert counter["min_interval_s"] == 0  # counted all the same: a test can see the breach
+    assert paced_sim.control.pacing_violations() == [
+        "15 requests within one second (limit 10)",
+        "/tickle: two requests 0 s apart (limit 1 per 1 s)",
+    ]
 
 
 def test_penalty_box_can_be_cleared_by_control(paced_sim):
@@ -140,7 +147,9 @@ def test_burst_on_the_real_clock_gets_429_then_penalty_box_ends(gateway_sim_fact
     assert 429 in statuses
     counter = sim.control.endpoint("/portfolio/{accountId}/summary")
     assert counter["accepted"] >= 10 and counter["refused_429"] >= 1
-    # Wait out the (short) penalty box; the simulator reports how long it still lasts.
+    # Wait out the (short) penalty box, which the simulator reports, and the one-second window
+    # of the global limit (the burst may have gone on after an earlier penalty box ended).
     while (remaining := sim.control.requests()["penalty_box_remaining_s"]) > 0:
         time.sleep(remaining + 0.05)
+    time.sleep(1.05)
     assert sim.get("/portfolio/U1234567/summary").status_code == 200
