@@ -110,7 +110,10 @@ def existing_release_evidence(client: Any, layout: BucketLayout, version: str,
     installer_key = layout.installer_key(version, installer_name)
     if object_exists(client, layout.bucket, installer_key):
         evidence.append(f"{layout.uri(installer_key)} exists")
-    meta = read_object_json(client, layout.bucket, layout.meta_key)
+    try:
+        meta = read_object_json(client, layout.bucket, layout.meta_key)
+    except ReleaseError:
+        meta = None  # a corrupt meta.json names no version; publishing replaces it
     if isinstance(meta, dict) and meta.get("version") == version:
         evidence.append(f"{layout.uri(layout.meta_key)} already names {version}")
     feed = remote_feed_assets(client, layout)

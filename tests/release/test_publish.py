@@ -215,3 +215,13 @@ def test_notes_can_come_from_a_file(tmp_path, s3_client, s3_bucket):
 
     assert read_json(s3_client, s3_bucket, f"{PREFIX}/meta.json")["notes"] == \
         "Line one\nLine two"
+
+
+def test_a_corrupt_metadata_file_is_replaced_by_the_next_publish(tmp_path, s3_client, s3_bucket):
+    s3_client.put_object(Bucket=s3_bucket, Key=f"{PREFIX}/meta.json", Body=b"{half a file")
+    release = make_fake_release(tmp_path / "Releases", "1.2.0")
+
+    assert publish(s3_bucket, release.folder, "1.2.0") == 0
+
+    assert read_json(s3_client, s3_bucket, f"{PREFIX}/meta.json")["sha256"] == \
+        release.installer_sha256
