@@ -9,14 +9,14 @@ label). One chart per currency: values in different currencies never share an ax
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from server.pages.formatting import money, short_datetime
 
 WIDTH = 640
 HEIGHT = 260
-MARGIN_LEFT = 92
+MARGIN_LEFT = 72
 MARGIN_RIGHT = 16
 MARGIN_TOP = 16
 MARGIN_BOTTOM = 36
@@ -86,6 +86,43 @@ def value_axis(low: Decimal, high: Decimal) -> tuple[Decimal, Decimal, Decimal]:
     return axis_low, axis_high, step
 
 
+def series_summary(item: Series, currency: str) -> str:
+    """One sentence describing a line: first and last value, low and high."""
+    values = [value for _, value in item.points]
+    first_moment, first_value = min(item.points)
+    last_moment, last_value = max(item.points)
+    if len(item.points) == 1:
+        return (f"{item.label}: {money(first_value, currency)} on "
+                f"{short_datetime(first_moment)} (one data point so far).")
+    change = last_value - first_value
+    direction = "up" if change > 0 else "down" if change < 0 else "unchanged"
+    return (f"{item.label}: {money(first_value, currency)} on {short_datetime(first_moment)}, "
+            f"{money(last_value, currency)} on {short_datetime(last_moment)} ({direction}"
+            f"{'' if not change else ' ' + money(abs(change), currency)}); "
+            f"low {money(min(values), currency)}, high {money(max(values), currency)}, "
+            f"{len(item.points)} data points.")
+
+
+def axis_money(value: Decimal, step: Decimal, largest: Decimal) -> str:
+    """A short y-axis label (`3.4M`, `36.5k`, `250`) with just enough decimals to tell ticks
+    apart; the full amounts are in the summary and the table."""
+    unit, suffix = ((Decimal(1_000_000), "M") if largest >= 1_000_000 else
+                    (Decimal(1_000), "k") if largest >= 10_000 else (Decimal(1), ""))
+    decimals = max(0, -(step / unit).adjusted())
+    scaled = (value / unit).quantize(Decimal(1).scaleb(-decimals))
+    return f"{scaled:,f}{suffix}"
+
+
+def axis_time(moment: datetime, span: timedelta) -> str:
+    """An x-axis label, as short as the span allows: `14:05`, `24 Nov`, `Nov 2026`."""
+    moment = moment.astimezone(UTC)
+    if span <= timedelta(hours=36):
+        return moment.strftime("%H:%M")
+    if span <= timedelta(days=300):
+        return moment.strftime("%-d %b")
+    return moment.strftime("%b %Y")
+
+
 def build_chart(currency: str, series: list[Series]) -> ChartGeometry:
     """Geometry and text alternative for the series of one currency."""
     chart = ChartGeometry(currency=currency)
@@ -121,25 +158,19 @@ def build_chart(currency: str, series: list[Series]) -> ChartGeometry:
             "last": coordinates[-1],
             "single": len(coordinates) == 1,
         })
-        values = [value for _, value in item.points]
-        first_moment, first_value = min(item.points)
-        last_moment, last_value = max(item.points)
-        chart.summaries.append(
-            f"{item.label}: {money(first_value, currency)} on {short_datetime(first_moment)}, "
-            f"{money(last_value, currency)} on {short_datetime(last_moment)}; "
-            f"low {money(min(values), currency)}, high {money(max(values), currency)}, "
-            f"{len(item.points)} data point{'s' if len(item.points) != 1 else ''}.")
+        chart.summaries.append(series_summary(item, currency))
+    largest = max(abs(axis_low), abs(axis_high))
     tick = axis_low
     while tick <= axis_high:
-        chart.y_ticks.append({"y": round(y_of(tick), 1), "label": money(tick, currency,
-                                                                         with_code=False)})
+        chart.y_ticks.append({"y": round(y_of(tick), 1),
+                              "label": axis_money(tick, step, largest)})
         tick += step
     tick_count = 1 if start == end else 3
     for index in range(tick_count):
         moment = start if tick_count == 1 else start + (end - start) * index / (tick_count - 1)
         anchor = ("middle" if tick_count == 1 else
                   ("start", "middle", "end")[index])
-        chart.x_ticks.append({"x": round(x_of(moment), 1), "label": short_datetime(moment),
+        chart.x_ticks.append({"x": round(x_of(moment), 1), "label": axis_time(moment, end - start),
                               "anchor": anchor})
     rows = sorted(((moment, item.label, value) for item in series for moment, value in
                    item.points), key=lambda row: row[0], reverse=True)

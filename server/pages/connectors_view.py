@@ -157,13 +157,14 @@ def connectors_page(connectors: list[dict[str, Any]],
     now = now or datetime.now(UTC)
     unresolved_revocations = {id(item) for item in relevant_revocations(connectors)}
     views = []
-    in_context: dict[str, list[str]] = {}
+    in_context: dict[str, list[dict[str, Any]]] = {}
     for connector in connectors:
         view = connector_view(connector, now)
         if view["revoked"] and id(connector) not in unresolved_revocations:
             view["topics"] = []
         for topic in view["topics"]:
-            in_context.setdefault(topic, []).append(view["hostname"])
+            in_context.setdefault(topic, []).append(
+                {"hostname": view["hostname"], "login_url": view["gateway_login_url"]})
         views.append(view)
     # Active connectors first, newest pairing first; revoked ones last.
     views.sort(key=lambda view: (view["revoked"], -view["paired_timestamp"]))
@@ -171,5 +172,6 @@ def connectors_page(connectors: list[dict[str, Any]],
         "connectors": views,
         "active_count": sum(1 for view in views if not view["revoked"]),
         "topics": [{"key": topic.key, "title": topic.title,
-                    "hosts": in_context.get(topic.key, [])} for topic in TOPICS],
+                    "hosts": [host["hostname"] for host in in_context.get(topic.key, [])],
+                    "affected": in_context.get(topic.key, [])} for topic in TOPICS],
     }

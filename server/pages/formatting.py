@@ -42,6 +42,34 @@ def number(value: Any) -> str:
     return format(parsed.normalize(), ",f")
 
 
+def price(value: Any) -> str:
+    """A price with at least two decimals, more when IBKR quotes finer: `135.10`, `1.23456`."""
+    parsed = as_decimal(value)
+    if parsed is None:
+        return "—"
+    exponent = parsed.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -2:
+        return format(parsed.quantize(CENT), ",f")
+    return format(parsed.normalize(), ",f")
+
+
+ORDER_TYPE_WORDS = {
+    "stop": "Stop", "stp": "Stop",
+    "stop limit": "Stop limit", "stop_limit": "Stop limit", "stplmt": "Stop limit",
+    "trailing_stop": "Trailing stop", "trailing stop": "Trailing stop", "trail": "Trailing stop",
+    "trailing_stop_limit": "Trailing stop limit", "trailing stop limit": "Trailing stop limit",
+    "traillmt": "Trailing stop limit",
+}
+
+
+def order_type(value: Any) -> str:
+    """IBKR's display strings and order codes alike, in plain words: `Trailing stop limit`."""
+    if not value:
+        return "—"
+    text = str(value).strip()
+    return ORDER_TYPE_WORDS.get(text.lower(), text.replace("_", " ").capitalize())
+
+
 def signed_class(value: Any) -> str:
     """CSS class for a gain (`gain`), a loss (`loss`) or neither (empty)."""
     parsed = as_decimal(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -9,6 +10,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
@@ -16,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from markupsafe import Markup
 
 from server.auth.guards import csrf_token, current_user_id, end_session
 from server.db import get_session
@@ -84,32 +87,66 @@ def login_page() -> Any:
     return render_template("login.html", next_path=next_path)
 
 
+@blueprint.post("/login")
+def login_without_script() -> Any:
+    """The form posted without its script: sign-in is made by the script (JSON + CSRF-safe
+    session API), so say what is needed instead of failing obscurely. The password is dropped."""
+    next_path = safe_next_path(request.args.get("next"))
+    return render_template("login.html", next_path=next_path, needs_script=True), 400
+
+
 @blueprint.get("/profile/ibkr")
 def ibkr_page() -> Any:
     """Profile → IBKR Integration: download, pairing, connectors, portfolio, troubleshooting."""
     user = logged_in_user()
     if user is None:
         return redirect(url_for("pages.login_page", next=request.full_path.rstrip("?")))
+    # Rendered once here so the page knows each region's fingerprint; the HTML comes from our own
+    # autoescaping templates, which is why wrapping it in Markup below is safe.
+    status_html = render_status_region(user.id)
+    portfolio_html = render_portfolio_region(user.id)
     return render_template(
         "profile_ibkr.html",
         user_email=user.email,
         csrf_token=session.get("csrf_token"),
         poll_interval_ms=int(current_app.config[POLL_INTERVAL_KEY] * 1000),
-        status=connectors_page(connectors_for(user.id)),
-        portfolio=portfolio_page(portfolio_for(user.id)),
+        status_html=Markup(status_html),  # noqa: S704 (our own escaped template output)
+        status_version=fragment_version(status_html),
+        portfolio_html=Markup(portfolio_html),  # noqa: S704 (our own escaped template output)
+        portfolio_version=fragment_version(portfolio_html),
     )
+
+
+def render_status_region(user_id: int) -> str:
+    """The connectors list and troubleshooting panel as HTML."""
+    return render_template("_status_region.html", status=connectors_page(connectors_for(user_id)))
+
+
+def render_portfolio_region(user_id: int) -> str:
+    """The portfolio region (totals, charts, positions, stop orders) as HTML."""
+    return render_template("_portfolio_region.html",
+                           portfolio=portfolio_page(portfolio_for(user_id)))
+
+
+def fragment_version(html: str) -> str:
+    """A short fingerprint of a rendered region; the page's polling swaps only on change."""
+    return hashlib.sha256(html.encode()).hexdigest()[:32]
+
+
+def fragment_response(html: str) -> Response:
+    """A region for the page's polling: ETag = its fingerprint, 304 when the page has it."""
+    response = make_response(html)
+    response.set_etag(fragment_version(html))
+    return response.make_conditional(request)
 
 
 @blueprint.get("/profile/ibkr/fragments/connectors")
 def connectors_fragment() -> Any:
     """The connectors list and troubleshooting panel, re-rendered for the page's polling."""
-    user_id = current_user_id()
-    return render_template("_status_region.html", status=connectors_page(connectors_for(user_id)))
+    return fragment_response(render_status_region(current_user_id()))
 
 
 @blueprint.get("/profile/ibkr/fragments/portfolio")
 def portfolio_fragment() -> Any:
     """The portfolio region (totals, chart, positions, stop orders), re-rendered for polling."""
-    user_id = current_user_id()
-    return render_template("_portfolio_region.html",
-                           portfolio=portfolio_page(portfolio_for(user_id)))
+    return fragment_response(render_portfolio_region(current_user_id()))

@@ -246,15 +246,23 @@
 
   // ---- Live regions (server-rendered fragments) ----------------------------------------------
   const regions = {
-    connectors: { element: document.getElementById("status-region"), url: page.dataset.connectorsFragment, html: null },
-    portfolio: { element: document.getElementById("portfolio-region"), url: page.dataset.portfolioFragment, html: null },
+    connectors: { element: document.getElementById("status-region"), url: page.dataset.connectorsFragment },
+    portfolio: { element: document.getElementById("portfolio-region"), url: page.dataset.portfolioFragment },
   };
   const userToggled = new Map(); // details id → open, as the person left it
   let pollTimer = null;
 
+  // A selector that finds "the same control" again after its region was re-rendered.
   function focusKey(element) {
     if (!element || element === document.body) return null;
     if (element.id) return "#" + CSS.escape(element.id);
+    if (element.matches("summary") && element.parentElement.id) {
+      return "#" + CSS.escape(element.parentElement.id) + " > summary";
+    }
+    for (const attribute of ["data-open-details", "aria-label"]) {
+      const value = element.getAttribute(attribute);
+      if (value) return "[" + attribute + '="' + CSS.escape(value) + '"]';
+    }
     const action = element.dataset.action;
     if (action && element.dataset.connectorId) {
       return '[data-action="' + action + '"][data-connector-id="' + CSS.escape(element.dataset.connectorId) + '"]';
@@ -265,18 +273,22 @@
 
   async function refreshRegion(name) {
     const region = regions[name];
+    const element = region.element;
+    // The region's version is the ETag of its HTML: unchanged regions answer 304, no swap.
     const response = await fetch(region.url, {
-      headers: { Accept: "text/html" }, credentials: "same-origin", cache: "no-store",
+      headers: { Accept: "text/html", "If-None-Match": '"' + element.dataset.version + '"' },
+      credentials: "same-origin",
+      cache: "no-store",
     });
     if (response.status === 401) {
       goToLogin();
       return;
     }
-    if (!response.ok) return; // keep showing the last good state; try again next round
+    if (response.status === 304 || !response.ok) return; // unchanged, or keep the last good state
     const html = await response.text();
-    if (html === region.html) return;
-    region.html = html;
-    const element = region.element;
+    const version = (response.headers.get("ETag") || "").replace(/"/g, "");
+    if (version && version === element.dataset.version) return;
+    element.dataset.version = version;
     // Keep what the person was doing: focus, sideways scroll of tables, opened/closed sections.
     const active = element.contains(document.activeElement) ? focusKey(document.activeElement) : null;
     const scrolls = Array.from(element.querySelectorAll(".table-scroll"), function (box) { return box.scrollLeft; });
@@ -386,8 +398,6 @@
     window.location.assign(logout.dataset.loginUrl);
   });
 
-  regions.connectors.html = null;
-  regions.portfolio.html = null;
   loadDownload();
   schedulePolling();
 })();

@@ -49,8 +49,13 @@ def test_page_fits_a_375px_phone(start_server, open_page, screenshot):
     revoke = page.get_by_role("button", name="Revoke connector on TRADING-DESKTOP-01")
     box = revoke.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 375
-    positions = page.locator("#positions-U1234567 .table-scroll")
-    assert positions.evaluate("box => box.scrollWidth > box.clientWidth")
+    # Positions stack into "label value" lines: the risk columns show without sideways scroll.
+    at_risk = page.locator("#positions-U1234567 tr[data-conid='265598'] [data-field='at-risk']")
+    expect(at_risk).to_have_text("1,707.00 USD")  # 100 x (187.12 - 170.05)
+    box = at_risk.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+    no_stop = page.locator("#positions-U1234567 tr[data-conid='756733'] [data-field='stop']")
+    expect(no_stop).to_have_text("No stop")
     screenshot(page, "06-phone-375px")
 
 
