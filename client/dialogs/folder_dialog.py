@@ -26,8 +26,8 @@ class FolderDialog:
                               "(it contains bin/ and root/conf.yaml):",
                   wraplength=420, justify="left").grid(row=0, column=0, columnspan=3,
                                                        sticky="w")
-        self.path_text = tk.StringVar(self.window, value=initial)
-        self.entry = ttk.Entry(frame, textvariable=self.path_text, width=48)
+        self.entry = ttk.Entry(frame, width=48)  # no StringVar: see token_dialog.py
+        self.entry.insert(0, initial)
         self.entry.grid(row=1, column=0, columnspan=2, sticky="ew", pady=6)
         self.browse_button = ttk.Button(frame, text="Browse…", command=self.browse)
         self.browse_button.grid(row=1, column=2, padx=(6, 0))
@@ -45,15 +45,20 @@ class FolderDialog:
     def browse(self) -> None:
         """The system's folder picker; the choice is checked at once."""
         chosen = filedialog.askdirectory(parent=self.window, mustexist=True,
-                                         initialdir=self.path_text.get() or None,
+                                         initialdir=self.path() or None,
                                          title="Choose the IBKR gateway folder")
         if chosen:
-            self.path_text.set(chosen)
+            self.entry.delete(0, "end")
+            self.entry.insert(0, chosen)
             self.check()
+
+    def path(self) -> str:
+        """The folder typed or chosen (quotes from a pasted Windows path removed)."""
+        return self.entry.get().strip().strip('"')
 
     def check(self) -> list[str]:
         """Validate the folder in the entry and show the result."""
-        text = self.path_text.get().strip().strip('"')
+        text = self.path()
         if not text:
             problems = ["Choose the folder first (Browse… or paste its path)."]
         else:
@@ -68,7 +73,7 @@ class FolderDialog:
         """Use the folder if it is valid; otherwise say what is wrong and stay open."""
         if self.check():
             return
-        problem = self._on_chosen(Path(self.path_text.get().strip().strip('"')).expanduser())
+        problem = self._on_chosen(Path(self.path()).expanduser())
         if problem:
             self.message.show_error(problem)
             return

@@ -42,6 +42,10 @@ class DialogHost:
         self._start_error: BaseException | None = None
         self._lock = threading.Lock()
         self._root: tk.Tk | None = None
+        # The open dialog of each kind. Held here (not by callers) so that at shutdown the last
+        # references to Tk objects die on the Tk thread: Tcl aborts the process when its
+        # interpreter is deleted from another thread.
+        self._dialogs: dict[str, Any] = {}
 
     def _ensure_started(self) -> None:
         with self._lock:
@@ -64,8 +68,10 @@ class DialogHost:
         self._ready.set()
         root.after(_POLL_MS, self._drain)
         root.mainloop()
+        self._dialogs.clear()
         self._root = None
         root.destroy()
+        del root
         self._fail_pending()
 
     def _drain(self) -> None:
@@ -111,6 +117,28 @@ class DialogHost:
             assert self._root is not None
             return function(self._root)
         return self.call(function).result(timeout=timeout_s)
+
+    def show(self, kind: str, build: Callable[[tk.Tk], T]) -> Future[T]:
+        """Open the dialog of `kind` built by `build(root)`, or raise the one already open."""
+        def open_or_raise(root: tk.Tk) -> Any:
+            existing = self._dialogs.get(kind)
+            if existing is not None and existing.window.winfo_exists():
+                existing.show()
+                return existing
+            dialog = build(root)
+            self._dialogs[kind] = dialog
+            return dialog
+        return self.call(open_or_raise)
+
+    def current(self, kind: str) -> Any:
+        """The dialog of `kind` if one was opened and is still open, else None."""
+        dialog = self._dialogs.get(kind)
+        if dialog is None:
+            return None
+        try:
+            return dialog if self.run(lambda _root: bool(dialog.window.winfo_exists())) else None
+        except (DialogHostStopped, RuntimeError):
+            return None
 
     @property
     def started(self) -> bool:

@@ -26,12 +26,11 @@ class SettingsDialog:
         self.window = make_window(root, "Settings")
         frame = ttk.Frame(self.window, padding=PADDING)
         frame.grid(sticky="nsew")
-        self.texts: dict[str, tk.StringVar] = {}
-        self.entries: dict[str, ttk.Entry] = {}
+        self.entries: dict[str, ttk.Entry] = {}  # no StringVar: see token_dialog.py
         for row, (key, label, hint) in enumerate(FIELDS):
             ttk.Label(frame, text=label).grid(row=row * 2, column=0, sticky="w", pady=(4, 0))
-            self.texts[key] = tk.StringVar(self.window, value=values.get(key, ""))
-            self.entries[key] = ttk.Entry(frame, textvariable=self.texts[key], width=40)
+            self.entries[key] = ttk.Entry(frame, width=40)
+            self.entries[key].insert(0, values.get(key, ""))
             self.entries[key].grid(row=row * 2, column=1, sticky="ew", pady=(4, 0))
             ttk.Label(frame, text=hint, foreground="#666").grid(row=row * 2 + 1, column=1,
                                                                 sticky="w")
@@ -46,9 +45,18 @@ class SettingsDialog:
         self.window.bind("<Escape>", lambda _event: self.close())
         self.window.protocol("WM_DELETE_WINDOW", self.close)
 
+    def values(self) -> dict[str, str]:
+        """What the fields hold now."""
+        return {key: entry.get().strip() for key, entry in self.entries.items()}
+
+    def set_value(self, key: str, text: str) -> None:
+        """Replace a field's text."""
+        self.entries[key].delete(0, "end")
+        self.entries[key].insert(0, text)
+
     def submit(self) -> None:
         """Save; stay open showing every problem if there is one."""
-        problems = self._on_save({key: text.get().strip() for key, text in self.texts.items()})
+        problems = self._on_save(self.values())
         if problems:
             self.message.show_error("\n".join(problems))
             return

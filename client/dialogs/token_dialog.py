@@ -82,8 +82,9 @@ class TokenDialog:
                               "(Profile → IBKR Integration → Generate token):",
                   wraplength=420, justify="left").grid(row=0, column=0, columnspan=2,
                                                        sticky="w")
-        self.token_text = tk.StringVar(self.window)
-        self.entry = ttk.Entry(frame, textvariable=self.token_text, width=52)
+        # No tk.StringVar anywhere: a Variable's __del__ calls Tcl from whichever thread the
+        # garbage collector runs in, which breaks Tk living on its own thread.
+        self.entry = ttk.Entry(frame, width=52)
         self.entry.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(6, 6))
         self.message = MessageLabel(frame)
         self.message.grid(row=2, column=0, columnspan=2, sticky="w", pady=(0, 8))
@@ -101,7 +102,7 @@ class TokenDialog:
         """Check the token's form; if it is right, pair in the background."""
         if self.busy:
             return
-        token, problem = check_token_form(self.token_text.get())
+        token, problem = check_token_form(self.entry.get())
         if problem:
             self.message.show_error(problem)
             return
@@ -129,7 +130,7 @@ class TokenDialog:
         self.busy = False
         self.pair_button.state(["!disabled"])
         if outcome.ok:
-            self.token_text.set("")
+            self.entry.delete(0, "end")
             self.message.show_ok(describe_outcome(outcome))
             if self._on_paired:
                 self._on_paired()

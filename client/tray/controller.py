@@ -70,7 +70,6 @@ class TrayController:
         self._make_update_checker = make_update_checker or (
             lambda settings: UpdateChecker(settings.veracity_url, connector_version()))
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tray-work")
-        self._open: dict[str, Any] = {}  # dialog kind → open dialog (one of each at a time)
         self._launcher: GatewayLauncher | None = None
         self._update: AvailableUpdate | None = None
         self._stop = threading.Event()
@@ -138,19 +137,7 @@ class TrayController:
         self._show_dialog("message", lambda root: MessageDialog(root, title, text))
 
     def _show_dialog(self, kind: str, build: Callable[[Any], Any]) -> Future[Any]:
-        def open_or_raise(root: Any) -> Any:
-            existing = self._open.get(kind)
-            if existing is not None and existing.window.winfo_exists():
-                existing.show()
-                return existing
-            dialog = build(root)
-            self._open[kind] = dialog
-            return dialog
-        return self.dialogs.call(open_or_raise)
-
-    def open_dialog(self, kind: str) -> Any:
-        """The open dialog of `kind` (e.g. "token"), or None (for tests)."""
-        return self._open.get(kind)
+        return self.dialogs.show(kind, build)
 
     # --- menu actions -------------------------------------------------------------------------
 
@@ -164,10 +151,14 @@ class TrayController:
 
     def status_changed(self) -> None:
         """Called by the app on every status change: refresh the status window if open."""
-        window = self._open.get("status")
-        if window is not None:
-            self.dialogs.call(lambda _root: window.is_open and self._refresh_status_window(
-                window))
+        if not self.dialogs.started:
+            return
+
+        def refresh(_root: Any) -> None:
+            window = self.dialogs.current("status")
+            if window is not None:
+                self._refresh_status_window(window)
+        self.dialogs.call(refresh)
 
     def _refresh_status_window(self, window: StatusWindow) -> None:
         status = self.slot.status

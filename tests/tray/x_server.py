@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -105,3 +106,64 @@ def running_tray_host(server: XServer, log_path: Path) -> Iterator[subprocess.Po
 def tray_area(screen: Image.Image) -> Image.Image:
     """The tray strip cropped from a screenshot."""
     return screen.crop((SCREEN_WIDTH - TRAY_WIDTH, 0, SCREEN_WIDTH, TRAY_HEIGHT))
+
+
+class DialogDriver:
+    """Drives Tk dialogs on the test X server the way a person would: typing and clicking.
+
+    Widget positions are read on the Tk thread; the input itself goes through the X server
+    (xdotool's XTEST events), so the dialogs really render and really receive the events.
+    """
+
+    def __init__(self, server: XServer, host: Any) -> None:
+        self.server = server
+        self.host = host
+
+    def on_tk(self, function: Any) -> Any:
+        """Run `function()` on the dialogs' Tk thread and return its result."""
+        return self.host.run(lambda _root: function())
+
+    def wait_visible(self, widget: Any, timeout_s: float = 20.0) -> None:
+        """Until the widget is mapped on the screen."""
+        deadline = time.monotonic() + timeout_s
+        while not self.on_tk(lambda: widget.winfo_viewable()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{widget} never became visible")
+            time.sleep(0.05)
+
+    def _centre(self, widget: Any) -> tuple[int, int]:
+        self.wait_visible(widget)
+        x, y, width, height = self.on_tk(lambda: (
+            widget.winfo_rootx(), widget.winfo_rooty(),
+            widget.winfo_width(), widget.winfo_height()))
+        return x + width // 2, y + height // 2
+
+    def click(self, widget: Any) -> None:
+        """A left click in the middle of the widget."""
+        x, y = self._centre(widget)
+        self.server.run("xdotool", "mousemove", "--sync", str(x), str(y), "click", "1")
+
+    def type_into(self, entry: Any, text: str) -> None:
+        """Click into the entry, then type like a keyboard (clipboard-free paste)."""
+        self.click(entry)
+        self.on_tk(lambda: entry.focus_force())
+        self.server.run("xdotool", "type", "--delay", "2", "--", text)
+        self.on_tk(lambda: entry.update())
+
+    def press(self, key: str) -> None:
+        """One key (e.g. "Return") to the focused window."""
+        self.server.run("xdotool", "key", key)
+
+    def wait_until(self, condition: Any, what: str, timeout_s: float = 30.0) -> None:
+        """Until `condition()` (run on the Tk thread) is true."""
+        deadline = time.monotonic() + timeout_s
+        while not self.on_tk(condition):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def screenshot(self, name: str) -> Path:
+        """The screen now, into test-artefacts/tray/<name>.png."""
+        path = ARTEFACTS / f"{name}.png"
+        self.server.screenshot(path)
+        return path
