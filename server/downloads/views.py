@@ -12,14 +12,14 @@ import base64
 import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wsgi import wrap_file
 
 from server.downloads.feed import UnknownFeedFile
 from server.downloads.metadata import NotConfigured, S3Object
 from server.downloads.resolver import ServedRelease
-from server.downloads.schemas import OPERATIONS
+from server.downloads.schemas import INSTALLER_TYPE, OPERATIONS
 from server.downloads.setup import EXTENSION_KEY, DownloadsState, init_downloads
 from server.downloads.storage import StorageError
 from server.errors import ApiError, NotFound
@@ -45,8 +45,8 @@ class DownloadNotConfigured(ApiError):
     message = "The Windows connector download is not available right now; try again later."
 
 
-def _state(app: Flask | None = None) -> DownloadsState:
-    state: DownloadsState = (app or current_app).extensions[EXTENSION_KEY]
+def _state() -> DownloadsState:
+    state: DownloadsState = current_app.extensions[EXTENSION_KEY]
     return state
 
 
@@ -92,8 +92,8 @@ def installer() -> Any:
     except NotConfigured as error:
         state.resolver.report_problem(str(error))
         raise DownloadNotConfigured() from None
-    response = Response(wrap_file(request.environ, local.handle), mimetype=
-                        "application/vnd.microsoft.portable-executable", direct_passthrough=True)
+    response = Response(wrap_file(request.environ, local.handle), mimetype=INSTALLER_TYPE,
+                        direct_passthrough=True)
     response.content_length = local.size
     response.last_modified = local.modified_at
     response.set_etag(local.sha256)
