@@ -6,7 +6,8 @@ Fixtures:
   `.base_url` (https://127.0.0.1:PORT), `.api_url` (base_url + /v1/api, what gateway clients
   take), `.port`, `.control` (a `SimulatorControl`: login(), state(), requests(), add_fault()...),
   `.server` (the `SimulatorServer`, for in-process access to `.server.state`),
-  `.certificate_pem`, `.get(path)` / `.post(path)` (one gateway call, TLS unverified).
+  `.certificate_pem`, `.verify` (path of that certificate, for `requests`' `verify=`),
+  `.get(path)` / `.post(path)` (one gateway call on a keep-alive session, TLS verified).
 - `gateway_sim_factory` — `gateway_sim_factory(**options)` starts more or custom simulators;
   keywords are `SimulatorOptions` fields (idle_timeout_s, penalty_box_s, pacing_enabled,
   preflight_empty_orders, tickle_no_session_200, positions_cache_s, price_tick_interval_s,
