@@ -148,6 +148,7 @@ class Engine:
         self._next_heartbeat = now
         self._next_delivery = now
         self._next_key_check = now
+        self._last_snapshot_started = float("-inf")
         self.holder = StatusHolder(ConnectorStatus(
             veracity_url=settings.veracity_url, gateway_port=self.gateway.port))
         self._status_file = StatusFile(folders.data_dir) if write_status_file else None
@@ -299,6 +300,7 @@ class Engine:
         if now >= self._next_snapshot or self._sync_requested:
             force = self._sync_requested
             self._sync_requested = False
+            self._last_snapshot_started = now
             self._next_snapshot = now + self._snapshot_interval()
             if self._session_is_fresh_or_checked().ok:
                 self._take_snapshot(force=force)
@@ -409,6 +411,10 @@ class Engine:
         self._schedule = schedule
         self._veracity_ok()
         self._next_heartbeat = self._clock() + self._heartbeat_interval()
+        # The server may ask for a shorter interval than the one the last snapshot was planned
+        # with (e.g. the first heartbeat after start): re-plan from when that snapshot began.
+        self._next_snapshot = min(self._next_snapshot,
+                                  self._last_snapshot_started + self._snapshot_interval())
         if was_down:
             self._next_delivery = self._clock()
 

@@ -1,7 +1,8 @@
 """Take a portfolio snapshot from the gateway in the HTTP contract's shape.
 
 Order of calls (IBKR's rules): `/portfolio/accounts` → per account summary, positions cache
-invalidation and every position page → `/iserver/accounts` → per account live orders, filtered to working stop-type orders.
+invalidation and every position page → `/iserver/accounts` → per account live orders,
+filtered to working stop-type orders.
 Every account is synced, not only the first. Numbers stay `Decimal` until the payload is made,
 where they become exact decimal strings.
 """
