@@ -119,3 +119,8 @@ def test_unknown_account_is_a_gateway_error(sim):
 def test_unknown_endpoint_is_a_json_404(sim):
     response = sim.get("/portfolio/nothing/here/at/all")
     assert response.status_code == 404 and response.json()["statusCode"] == 404
+
+
+def test_account_meta_describes_one_account(sim):
+    meta = sim.get("/portfolio/U2345678/meta").json()
+    assert (meta["id"], meta["currency"]) == ("U2345678", "EUR")

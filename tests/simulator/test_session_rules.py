@@ -119,3 +119,9 @@ def test_session_endpoints_need_the_sso_login(gateway_sim, path):
     response = (gateway_sim.post(path, json={"compete": True}) if "ssodh" in path
                 else gateway_sim.get(path))
     assert response.status_code == 401
+
+
+def test_deprecated_reauthenticate_still_reopens_the_brokerage_session(gateway_sim):
+    gateway_sim.control.login(brokerage=False)
+    assert gateway_sim.post("/iserver/reauthenticate").json() == {"message": "triggered"}
+    assert gateway_sim.post("/iserver/auth/status").json()["authenticated"] is True
