@@ -46,9 +46,12 @@ def fake_vpk(tmp_path, monkeypatch) -> Path:
     """Put a fake `vpk` first on PATH; returns the file where it logs its calls."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = bin_dir / "vpk"
+    script = bin_dir / ("vpk.py" if os.name == "nt" else "vpk")
     script.write_text(FAKE_VPK.format(python=sys.executable), encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    if os.name == "nt":  # Windows finds commands by PATHEXT, not by a shebang line
+        (bin_dir / "vpk.cmd").write_text(f'@"{sys.executable}" "{script}" %*\r\n',
+                                         encoding="utf-8")
     log = tmp_path / "vpk-calls.jsonl"
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_VPK_LOG", str(log))
