@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 
@@ -20,6 +21,11 @@ def write_pyproject(tmp_path, version: str):
 
 
 def fake_cli(tmp_path, output: str, exit_code: int = 0):
+    """A stand-in for the built CLI that answers --version with `output`."""
+    if os.name == "nt":
+        script = tmp_path / "ibkr-connector-cli.cmd"
+        script.write_text(f"@echo {output}\r\n@exit /b {exit_code}\r\n", encoding="utf-8")
+        return script
     script = tmp_path / "ibkr-connector-cli"
     script.write_text(f"#!{sys.executable}\nimport sys\nprint({output!r})\nsys.exit({exit_code})\n",
                       encoding="utf-8")
