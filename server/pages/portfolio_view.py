@@ -78,7 +78,7 @@ def stop_order_row(order: dict[str, Any], protecting: dict[str, str],
     order_id = str(order.get("order_id"))
     conid = str(order.get("conid"))
     if order_id in protecting:
-        role = f"Protects {protecting[order_id]}"
+        role = protecting[order_id]
     elif conid in held_conids:
         role = "Looser stop (another stop is tighter)"
     else:

@@ -137,7 +137,8 @@ def fragment_response(html: str) -> Response:
     """A region for the page's polling: ETag = its fingerprint, 304 when the page has it."""
     response = make_response(html)
     response.set_etag(fragment_version(html))
-    return response.make_conditional(request)
+    response.make_conditional(request)  # turns it into a 304 in place when the ETag matches
+    return response
 
 
 @blueprint.get("/profile/ibkr/fragments/connectors")

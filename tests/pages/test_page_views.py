@@ -169,7 +169,7 @@ def test_positions_show_their_stop_or_the_missing_stop():
 
 def test_stop_orders_say_what_they_protect():
     orders = portfolio_page(portfolio(), NOW)["accounts"][0]["stop_orders"]
-    assert orders[0]["role"] == "Protects AAPL (10)"
+    assert orders[0]["role"] == "AAPL (10)"
     assert orders[1]["role"] == "No matching position"
     assert orders[1]["trailing"] == "2%"
     assert orders[1]["order_type"] == "Trailing stop"
