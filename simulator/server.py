@@ -141,13 +141,16 @@ class SimulatorServer:
         self.certificate_pem: str | None = None
         self._server: _GatewayHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._last_port: int | None = None
 
     @property
     def port(self) -> int:
-        """The port actually listened on (after start)."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not running")
-        return int(self._server.server_address[1])
+        """The port listened on (the last one while stopped, so URLs survive a restart)."""
+        if self._server is not None:
+            return int(self._server.server_address[1])
+        if self._last_port is None:
+            raise RuntimeError("the simulator was never started")
+        return self._last_port
 
     @property
     def base_url(self) -> str:
@@ -174,6 +177,7 @@ class SimulatorServer:
                 fd=listener.fileno(), tls_context=tls_context)
         finally:
             listener.close()  # the server holds its own duplicate of the descriptor
+        self._last_port = self.port
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.1},
                                         name=f"gateway-sim-{self.port}", daemon=True)
@@ -181,6 +185,15 @@ class SimulatorServer:
         self.state.restart_price_ticker()
         _log.info("Server listening on port %s", self.port)
         return self
+
+    def restart(self) -> SimulatorServer:
+        """Serve again on the port of the last start, with the same book and session: a
+        gateway that was down for a while (after `stop()`) and came back."""
+        if self._last_port is None:
+            raise RuntimeError("the simulator was never started")
+        self.stop()
+        self.requested_port = self._last_port
+        return self.start()
 
     def serve_until_stopped(self, stop: threading.Event) -> None:
         """Block until `stop` is set (the CLI's main loop), then stop."""

@@ -59,3 +59,14 @@ def test_context_manager_starts_and_stops():
         assert requests.post(url, timeout=5).status_code == 200
     with pytest.raises(requests.ConnectionError):
         requests.post(url, timeout=5)
+
+
+def test_restart_serves_the_same_port_and_state(gateway_sim):
+    gateway_sim.control.login()
+    port = gateway_sim.port
+    gateway_sim.server.stop()
+    with pytest.raises(requests.ConnectionError):
+        gateway_sim.post("/iserver/auth/status")
+    gateway_sim.server.restart()
+    assert gateway_sim.port == port
+    assert gateway_sim.post("/iserver/auth/status").json()["authenticated"] is True
