@@ -4,6 +4,7 @@ calls (the whole flow with the real connector is in test_whole_flow_browser.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
@@ -13,7 +14,8 @@ from tests.pages.helpers import PASSWORD, post_heartbeat, seed_portfolio, sign_i
 
 
 def test_no_release_configured_shows_a_plain_message(start_server, open_page, screenshot):
-    server = start_server()
+    # The shortest token lifetime the server allows, to watch a token expire unused.
+    server = start_server(env={"VERACITY_PAIRING_TOKEN_TTL_S": "10"})
     server.create_user("no-release@example.com", PASSWORD)
     page: Any = open_page(base_url=server.base_url)
     sign_in(page, server.base_url, "no-release@example.com")
@@ -27,6 +29,20 @@ def test_no_release_configured_shows_a_plain_message(start_server, open_page, sc
     csp = requests.get(server.url("/login"), timeout=10).headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp
 
+    # An unused token counts down to zero and is taken off the page.
+    page.get_by_role("button", name="Generate token").click()
+    expect(page.locator("#token-value")).to_have_value(token_pattern())
+    expect(page.locator("[data-field='countdown']")).to_have_text(re.compile(r"^0:(10|0\d)$"))
+    expect(page.locator("#token-expired")).to_be_visible(timeout=20_000)
+    expect(page.locator("#token-panel")).to_be_hidden()
+    assert page.locator("#token-value").input_value() == ""
+
+    # Signing out ends the session: the page sends the person back to the sign-in form.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    page.goto(f"{server.base_url}/profile/ibkr")
+    page.wait_for_url("**/login?next=/profile/ibkr")
+
 
 def test_page_fits_a_375px_phone(start_server, open_page, screenshot):
     server = start_server()
@@ -39,7 +55,7 @@ def test_page_fits_a_375px_phone(start_server, open_page, screenshot):
     expect(page.locator("li[data-hostname='TRADING-DESKTOP-01']")).to_be_visible()
     expect(page.locator("#portfolio-totals")).to_be_visible()
     page.get_by_role("button", name="Generate token").click()
-    expect(page.locator("#token-value")).to_have_value(lambda_token_pattern())
+    expect(page.locator("#token-value")).to_have_value(token_pattern())
     # The page never scrolls sideways: wide tables scroll inside their own boxes.
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1] == 375, widths
@@ -59,9 +75,7 @@ def test_page_fits_a_375px_phone(start_server, open_page, screenshot):
     screenshot(page, "06-phone-375px")
 
 
-def lambda_token_pattern() -> Any:
-    import re
-
+def token_pattern() -> re.Pattern[str]:
     return re.compile(r"^vct_\S{20,}$")
 
 
