@@ -1,0 +1,98 @@
+"""docker-compose.yml stays valid and in step with the code it runs (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support.system import require_executable
+from tests.topology.compose_file import COMPOSE_FILE, REPO_ROOT, load_compose
+
+OUR_SCRIPTS = ("veracity-server", "ibkr-connector", "ibkr-gateway-sim", "gunicorn")
+# Variables read by programs that are not ours (images, libraries) — everything else must be
+# read somewhere in our code, so a renamed setting cannot leave the topology silently stale.
+FOREIGN_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "REQUESTS_CA_BUNDLE"}
+
+
+def test_compose_file_is_valid_for_docker_compose() -> None:
+    docker_compose = require_executable("docker-compose", "docker-compose")
+    result = subprocess.run([str(docker_compose), "-f", str(COMPOSE_FILE), "config", "-q"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def _commands_of_our_programs() -> list[list[str]]:
+    """Every invocation of one of our programs in the compose file, as argument lists."""
+    found: list[list[str]] = []
+    for definition in load_compose()["services"].values():
+        command = definition.get("command")
+        if not command:
+            continue
+        if definition.get("entrypoint") == ["sh", "-c"]:
+            script = command[0]
+            for match in re.finditer(rf"\b({'|'.join(OUR_SCRIPTS)})\b([^;|&<>]*)", script):
+                found.append([match.group(1), *match.group(2).split()])
+        else:
+            found.append(list(command))
+    return found
+
+
+def test_every_program_the_compose_file_runs_exists() -> None:
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    commands = _commands_of_our_programs()
+    assert {command[0] for command in commands} >= {"veracity-server", "ibkr-connector",
+                                                   "ibkr-gateway-sim", "gunicorn"}
+    for command in commands:
+        if command[0] == "gunicorn":
+            continue
+        assert command[0] in scripts, f"{command[0]} is not a console script in pyproject.toml"
+
+
+@pytest.mark.parametrize("command", _commands_of_our_programs(), ids=" ".join)
+def test_every_subcommand_and_option_the_compose_file_uses_is_accepted(
+        command: list[str], tmp_path: Path) -> None:
+    """Ask each program's own parser: `--help` after the arguments proves the subcommand and
+    options exist; gunicorn loads its config and the app with --check-config."""
+    program, arguments = command[0], command[1:]
+    if program == "gunicorn":
+        # The certificate files exist only inside Compose (made by the `certs` service).
+        arguments = [a for a in arguments if a not in {"--certfile", "--keyfile"}
+                     and not a.startswith("/certs/")]
+        invocation = [sys.executable, "-m", "gunicorn", "--check-config", *arguments]
+        env = {"VERACITY_SECRET_KEY": "x" * 40, "PATH": "/usr/bin:/bin",
+               "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite'}"}
+    else:
+        module = {"veracity-server": "server.cli", "ibkr-connector": "client",
+                  "ibkr-gateway-sim": "simulator"}[program]
+        invocation = [sys.executable, "-m", module, *arguments, "--help"]
+        env = None
+    result = subprocess.run(invocation, cwd=REPO_ROOT, capture_output=True, text=True,
+                            check=False, env=env)
+    assert result.returncode == 0, f"{' '.join(invocation)}\n{result.stdout}\n{result.stderr}"
+
+
+def test_every_variable_the_compose_file_sets_is_read_by_our_code() -> None:
+    sources = "\n".join(path.read_text(encoding="utf-8")
+                        for package in ("server", "client", "simulator")
+                        for path in (REPO_ROOT / package).rglob("*.py"))
+    sources += (REPO_ROOT / "gunicorn.conf.py").read_text(encoding="utf-8")
+    for name, definition in load_compose()["services"].items():
+        for variable in definition.get("environment") or {}:
+            if variable in FOREIGN_VARIABLES:
+                continue
+            assert f'"{variable}"' in sources, f"{name} sets {variable}, which nothing reads"
+
+
+def test_the_image_contains_every_package_the_project_ships() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    include = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    for pattern in include:
+        package = pattern.rstrip("*")
+        assert re.search(rf"^COPY {package} {package}$", dockerfile, re.MULTILINE), package
+    assert "-c constraints.txt" in dockerfile, "the image must install the versions CI tested"
