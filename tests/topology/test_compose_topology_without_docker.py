@@ -1,0 +1,117 @@
+"""The docker-compose topology, run as local processes: the services' own commands and settings.
+
+Each service's command and environment come from docker-compose.yml itself (volumes become
+folders in tmp_path, PostgreSQL/Redis are swapped for SQLite/in-memory limits), so this proves the
+compose wiring works end to end: the `certs` script's certificate, `veracity-setup`'s migration,
+user and token, gunicorn serving TLS with that certificate, the simulator, and the connector
+pairing itself from the shared token and syncing to Veracity over https, trusting the certificate
+through REQUESTS_CA_BUNDLE while talking to the gateway on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from simulator.control import SimulatorControl
+from tests.support.processes import free_port, running_process
+from tests.support.system import require_executable
+from tests.topology.compose_file import REPO_ROOT, environment, service, shell_command
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "topology-test-password"
+
+
+def _venv_path() -> str:
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _wait_for_accounts(session: requests.Session, url: str, verify: str, count: int,
+                       timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    portfolio: dict = {}
+    while time.monotonic() < deadline:
+        answer = session.get(url, verify=verify, timeout=10)
+        if answer.status_code == 200:
+            portfolio = answer.json()
+            if len(portfolio.get("accounts", [])) == count:
+                return portfolio
+        time.sleep(1)
+    raise AssertionError(f"Veracity did not show {count} accounts in {timeout_s}s: {portfolio}")
+
+
+def test_compose_services_run_as_processes_pair_and_sync_over_tls(tmp_path: Path) -> None:
+    require_executable("openssl", "openssl")
+    volumes = {name: tmp_path / name for name in ("certs", "shared", "data")}
+    for folder in volumes.values():
+        folder.mkdir()
+    moved = {"/certs": volumes["certs"], "/shared": volumes["shared"], "/data": volumes["data"]}
+    database_url = f"sqlite:///{tmp_path / 'veracity.sqlite'}"
+    base_env = {**os.environ, "PATH": _venv_path()}
+    base_env.pop("VERACITY_CONNECTOR_KEY", None)
+
+    # certs: the development certificate and Flask secret.
+    subprocess.run(["sh", "-c", shell_command("certs", moved)], check=True, env=base_env,
+                   capture_output=True)
+    certificate = volumes["certs"] / "veracity.pem"
+    assert certificate.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+    # veracity-setup: migrate, create the demo user, issue the pairing token into /shared.
+    server_env = {**base_env, **environment("veracity", moved), "DATABASE_URL": database_url}
+    server_env.pop("REDIS_URL")
+    setup_env = {**server_env, **environment("veracity-setup", moved),
+                 "DATABASE_URL": database_url, "VERACITY_USER_PASSWORD": DEMO_PASSWORD}
+    setup_env.pop("REDIS_URL")
+    subprocess.run(["sh", "-c", shell_command("veracity-setup", moved)], check=True,
+                   env=setup_env, cwd=REPO_ROOT, capture_output=True)
+    assert (volumes["shared"] / "pairing-token").read_text().startswith("vct_")
+
+    veracity_port, gateway_port = free_port(), free_port()
+    server_command = [a.replace("/certs", str(volumes["certs"]))
+                      for a in service("veracity")["command"]]
+    server_env.update({"VERACITY_BIND": f"127.0.0.1:{veracity_port}", "WEB_CONCURRENCY": "2",
+                       # the compose intervals, compressed so the test sees a sync quickly
+                       "VERACITY_HEARTBEAT_INTERVAL_S": "2", "VERACITY_SNAPSHOT_INTERVAL_S": "5"})
+    gateway_command = [sys.executable, "-m", "simulator",
+                       *service("gateway-sim")["command"][1:]]
+    gateway_command[gateway_command.index("--port") + 1] = str(gateway_port)
+    gateway_command[gateway_command.index("--host") + 1] = "127.0.0.1"
+    veracity_url = f"https://localhost:{veracity_port}"
+
+    with (running_process([sys.executable, "-m", *server_command], env=server_env,
+                          cwd=REPO_ROOT, log_path=tmp_path / "veracity.log",
+                          ready_url=f"{veracity_url}/readyz", verify=str(certificate)),
+          running_process(gateway_command, log_path=tmp_path / "gateway.log",
+                          ready_url=f"https://127.0.0.1:{gateway_port}/sim/state",
+                          verify=False)):
+        connector_env = {**base_env, **environment("connector", moved),
+                         "VERACITY_URL": veracity_url,
+                         "IBKR_GATEWAY_URL": f"https://127.0.0.1:{gateway_port}"}
+        with running_process(["sh", "-c", shell_command("connector", moved)],
+                             env=connector_env, log_path=tmp_path / "connector.log"):
+            session = requests.Session()
+            login = session.post(f"{veracity_url}/api/v1/session", verify=str(certificate),
+                                 json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
+                                 timeout=10)
+            assert login.status_code == 200, login.text
+            portfolio = _wait_for_accounts(
+                session, f"{veracity_url}/api/v1/profile/ibkr/portfolio", str(certificate),
+                count=3, timeout_s=90)
+
+        control = SimulatorControl(f"https://127.0.0.1:{gateway_port}")
+        try:
+            gateway_state = control.state()
+        finally:
+            control.close()
+    expected = {account["account_id"] for account in gateway_state["accounts"]}
+    assert {account["account_id"] for account in portfolio["accounts"]} == expected
+    # The key was kept in the connector's data volume, readable only by its owner.
+    key_file = volumes["data"] / "data" / "connector-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    settings_file = volumes["data"] / "config" / "settings.json"
+    assert not settings_file.exists() or "vck_" not in settings_file.read_text()
