@@ -25,7 +25,7 @@ from server.db import get_session
 from server.errors import NotAuthenticated
 from server.models import User
 from server.pages.connectors_view import connectors_page
-from server.pages.data import connectors_for, portfolio_for
+from server.pages.data import connectors_for, portfolio_for, portfolio_version
 from server.pages.portfolio_view import portfolio_page
 from server.pages.security import add_security_headers, safe_next_path
 
@@ -103,6 +103,9 @@ def ibkr_page() -> Any:
         return redirect(url_for("pages.login_page", next=request.full_path.rstrip("?")))
     # Rendered once here so the page knows each region's fingerprint; the HTML comes from our own
     # autoescaping templates, which is why wrapping it in Markup below is safe.
+    # The version is taken before the data is read: a snapshot landing in between then shows
+    # up at the next poll instead of hiding behind a version that already counts it.
+    version = portfolio_version(user.id)
     status_html = render_status_region(user.id)
     portfolio_html = render_portfolio_region(user.id)
     return render_template(
@@ -113,7 +116,7 @@ def ibkr_page() -> Any:
         status_html=Markup(status_html),  # noqa: S704 (our own escaped template output)
         status_version=fragment_version(status_html),
         portfolio_html=Markup(portfolio_html),  # noqa: S704 (our own escaped template output)
-        portfolio_version=fragment_version(portfolio_html),
+        portfolio_version=version,
     )
 
 
@@ -133,10 +136,10 @@ def fragment_version(html: str) -> str:
     return hashlib.sha256(html.encode()).hexdigest()[:32]
 
 
-def fragment_response(html: str) -> Response:
-    """A region for the page's polling: ETag = its fingerprint, 304 when the page has it."""
+def fragment_response(html: str, version: str | None = None) -> Response:
+    """A region for the page's polling: ETag = its version, 304 when the page has it."""
     response = make_response(html)
-    response.set_etag(fragment_version(html))
+    response.set_etag(version or fragment_version(html))
     response.make_conditional(request)  # turns it into a 304 in place when the ETag matches
     return response
 
@@ -149,5 +152,15 @@ def connectors_fragment() -> Any:
 
 @blueprint.get("/profile/ibkr/fragments/portfolio")
 def portfolio_fragment() -> Any:
-    """The portfolio region (totals, chart, positions, stop orders), re-rendered for polling."""
-    return fragment_response(render_portfolio_region(current_user_id()))
+    """The portfolio region (totals, chart, positions, stop orders), re-rendered for polling.
+
+    Building a large portfolio costs far more than the page's polling should, so the cheap
+    version check comes first and an unchanged portfolio is answered 304 without building it.
+    """
+    user_id = current_user_id()
+    version = portfolio_version(user_id)
+    if version in request.if_none_match:
+        response = make_response("", 304)
+        response.set_etag(version)
+        return response
+    return fragment_response(render_portfolio_region(user_id), version)

@@ -159,3 +159,20 @@ def test_unchanged_fragment_answers_304_and_matches_the_page_version(client, sig
                        headers={"If-None-Match": '"0000"'})
     assert stale.status_code == 200 and "No connector is paired yet" in stale.get_data(
         as_text=True)
+
+
+def test_portfolio_fragment_is_304_until_a_snapshot_arrives(app, client, signed_in):
+    _, key = pair(app.test_client(), issue_token(app, EMAIL))
+    page = client.get("/profile/ibkr").get_data(as_text=True)
+    version = re.search(r'id="portfolio-region"[^>]*data-version="([0-9a-z]+)"', page).group(1)
+    unchanged = client.get("/profile/ibkr/fragments/portfolio",
+                           headers={"If-None-Match": f'"{version}"'})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == f'"{version}"'
+    sent = app.test_client().post("/api/v1/connector/snapshots", json=snapshot_body(),
+                                  headers={"Authorization": f"Bearer {key}"})
+    assert sent.status_code == 201
+    changed = client.get("/profile/ibkr/fragments/portfolio",
+                         headers={"If-None-Match": f'"{version}"'})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != f'"{version}"'
+    assert "SYM0" in changed.get_data(as_text=True)
