@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from client.dialogs.host import DialogHost
+from tests.support.server_fixtures import start_live_server
 from tests.tray.x_server import ARTEFACTS, XServer, running_tray_host, running_xvfb
 
 
@@ -32,3 +35,16 @@ def dialog_host(x_server: XServer) -> Iterator[DialogHost]:
         yield host
     finally:
         host.stop()
+
+
+@pytest.fixture
+def release_server(tmp_path: Path) -> Iterator[Any]:
+    """A live server publishing connector 9.9.9 (an installer file served by the server)."""
+    installer = tmp_path / "VeracityIBKRConnector-9.9.9-Setup.exe"
+    installer.write_bytes(b"MZ fake installer")
+    env = {"IBKR_CONNECTOR_WINDOWS_FILE": str(installer),
+           "IBKR_CONNECTOR_WINDOWS_VERSION": "9.9.9",
+           "IBKR_CONNECTOR_WINDOWS_NOTES": "Faster syncing."}
+    (tmp_path / "release-server").mkdir()
+    with start_live_server(tmp_path / "release-server", env=env, workers=1) as server:
+        yield server

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,19 +9,6 @@ import pytest
 
 from client.updates import AvailableUpdate, UpdateChecker, UpdateCheckError, is_newer
 from tests.support.processes import free_port
-from tests.support.server_fixtures import start_live_server
-
-
-@pytest.fixture
-def release_server(tmp_path: Path) -> Iterator[Any]:
-    """A live server publishing connector 9.9.9 (an installer file served by the server)."""
-    installer = tmp_path / "VeracityIBKRConnector-9.9.9-Setup.exe"
-    installer.write_bytes(b"MZ fake installer")
-    env = {"IBKR_CONNECTOR_WINDOWS_FILE": str(installer),
-           "IBKR_CONNECTOR_WINDOWS_VERSION": "9.9.9",
-           "IBKR_CONNECTOR_WINDOWS_NOTES": "Faster syncing."}
-    with start_live_server(tmp_path, env=env, workers=1) as server:
-        yield server
 
 
 @pytest.mark.parametrize(("candidate", "current", "newer"), [

@@ -55,6 +55,8 @@ def expected_docked_icon(state: ConnectorState, width: int, height: int) -> Imag
 
 def mean_difference(first: Image.Image, second: Image.Image) -> float:
     """Mean absolute difference per channel value (0 = identical, 255 = opposite)."""
+    if second.size != first.size:  # trayer may give the icon another size after a re-dock
+        second = second.resize(first.size, Image.Resampling.LANCZOS)
     return sum(ImageStat.Stat(ImageChops.difference(first, second)).mean) / 3
 
 
