@@ -231,6 +231,7 @@ class Engine:
         """Do what is due, wait for the next thing, until stop()."""
         logger.info("connector %s started (gateway %s, Veracity %s)", connector_version(),
                     self.gateway.transport.address.base_url, self.settings.veracity_url or "-")
+        self._publish()  # paired or not, before the first (possibly long) step
         try:
             while not self._stop_event.is_set():
                 delay = self.step()
@@ -326,6 +327,7 @@ class Engine:
             logger.info("gateway session: %s", check.state)
         self._session = check
         self._next_tickle = self._clock() + self.settings.tickle_interval_s
+        self._publish()  # show the gateway's state before a snapshot that may take a while
         return check
 
     def _take_snapshot(self, *, force: bool) -> bool:

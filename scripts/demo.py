@@ -3,7 +3,8 @@
 Runs gunicorn with the production config on loopback, prints the login, the URLs and a pairing
 token, and keeps serving until Ctrl-C. State lives in `.demo/` (git-ignored), so a second run
 reuses the user and the database. Options: `--port N` (default 8000, or a free one if taken),
-`--demo-dir PATH`. The connector part extends this script (simulator + paired connector).
+`--demo-dir PATH`. The connector half (scripts/demo_connector.py) adds the IBKR gateway
+simulator (demo scenario, logged in) and a paired headless connector syncing to this server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+from demo_connector import connector_side  # scripts/demo_connector.py (the connector half)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -51,7 +53,9 @@ def server_environment(demo_dir: Path, port: int) -> dict[str, str]:
     return {**os.environ, "VERACITY_ENV": "development",
             "VERACITY_INSTANCE_PATH": str(demo_dir / "server"),
             "DATABASE_URL": f"sqlite:///{demo_dir / 'server' / 'veracity.sqlite3'}",
-            "VERACITY_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
+            "VERACITY_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
+            # The demo's connector syncs every 30 s (production default: 120 s).
+            "VERACITY_SNAPSHOT_INTERVAL_S": os.environ.get("VERACITY_SNAPSHOT_INTERVAL_S", "30")}
 
 
 def prepare_database(env: dict[str, str]) -> str:
@@ -144,8 +148,13 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     with running_server(env, port, log_path) as base_url:
         print_summary(base_url, token, log_path)
-        while not stop_requested:
-            time.sleep(0.5)
+        print("Starting the IBKR gateway simulator and a paired headless connector…", flush=True)
+        # The connector pairs with its own token: the one printed above stays for the person.
+        with connector_side(arguments.demo_dir.resolve(), base_url,
+                            lambda: prepare_database(env)) as connector_summary:
+            print(connector_summary, flush=True)
+            while not stop_requested:
+                time.sleep(0.5)
     print("stopped.")
     return 0
 

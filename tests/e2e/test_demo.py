@@ -1,0 +1,69 @@
+"""`make demo` (scripts/demo.py): server + simulator + a paired headless connector that syncs;
+Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.e2e.conftest import wait_until
+from tests.support.processes import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_syncs_the_demo_book_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("VERACITY_", "IBKR_")) and key != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--port", str(port),
+         "--demo-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True)
+    try:
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "its log" in line:  # the last line of the connector's summary
+                break
+        output = "".join(lines)
+        gateway_port = int(re.search(r"IBKR gateway simulator\s+https://127\.0\.0\.1:(\d+)",
+                                     output).group(1))
+        assert "Headless connector" in output and "needs_token" not in output
+        session = requests.Session()
+        answer = session.post(f"http://127.0.0.1:{port}/api/v1/session", timeout=10,
+                              json={"email": "demo@example.com", "password": "veracity-demo"})
+        assert answer.status_code == 200
+
+        def synced():
+            accounts = session.get(f"http://127.0.0.1:{port}/api/v1/profile/ibkr/portfolio",
+                                   timeout=10).json()["accounts"]
+            return len(accounts) == 3 and accounts
+        accounts = wait_until(synced, 90, "the demo book on the server")
+        assert sum(len(account["positions"]) for account in accounts) == 276
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        remaining, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, remaining
+    assert "stopped." in remaining
+    assert not port_open(gateway_port) and not port_open(port)
+    status = subprocess.run([sys.executable, "-m", "client", "status", "--json"],
+                            env={**env, "IBKR_CONNECTOR_HOME": str(tmp_path / "demo" /
+                                                                   "connector"),
+                                 "IBKR_CONNECTOR_KEY_STORE": "file"},
+                            capture_output=True, text=True, check=True)
+    assert '"engine_running": false' in status.stdout  # the connector stopped too
