@@ -68,6 +68,7 @@ class TrayApp:
 
     def _setup(self, icon: Any) -> None:
         icon.visible = True
+        _let_xorg_icon_receive_clicks(icon)
         self.controller.slot.subscribe(self.show_status)
         self.controller.slot.start()
         self.show_status(self.controller.slot.status)
@@ -90,3 +91,22 @@ class TrayApp:
     def stop(self) -> None:
         """Take the icon away and end `run()`."""
         self.icon.stop()
+
+
+def _let_xorg_icon_receive_clicks(icon: Any) -> None:
+    """pystray's X backend handles clicks but never asks X for them: ask, so a click works.
+
+    (Its icon window selects only Exposure and StructureNotify events; without ButtonPress in
+    the mask the click handler, which opens the status window, is never called.)
+    """
+    window = getattr(icon, "_window", None)
+    if window is None or type(icon).__module__ != "pystray._xorg":
+        return
+    try:
+        from Xlib import X
+
+        window.change_attributes(event_mask=X.ExposureMask | X.StructureNotifyMask
+                                 | X.ButtonPressMask)
+        icon._display.flush()
+    except Exception:
+        logger.exception("could not enable clicks on the X tray icon")

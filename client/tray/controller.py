@@ -170,7 +170,9 @@ class TrayController:
                 "Last sync": format_sync_time(status.last_sync_at),
                 "Gateway": gateway, "Veracity": self.settings.veracity_url or "not set"}
         action: tuple[str, Callable[[], None]] | None = None
-        if status.state in (ConnectorState.NEEDS_TOKEN, ConnectorState.REVOKED):
+        if status.state is ConnectorState.NEEDS_TOKEN and not self.settings.veracity_url:
+            action = ("Settings…", self.open_settings)  # a token cannot work without it
+        elif status.state in (ConnectorState.NEEDS_TOKEN, ConnectorState.REVOKED):
             action = ("Paste token…", self.paste_token)
         elif status.state is ConnectorState.GATEWAY_UNAUTHENTICATED:
             action = ("Open gateway login", self.open_gateway_login)

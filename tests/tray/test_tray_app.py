@@ -9,6 +9,7 @@ the key being revoked), and captures the docked icon each time into test-artefac
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 import pytest
 
 from client.state import ConnectorState
+from client.status_file import read_status
 from tests.tray.tray_driver import DockedCapture, mean_difference, running_tray_app
-from tests.tray.x_server import XServer
+from tests.tray.x_server import ARTEFACTS, XServer
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(300)]
 
@@ -72,3 +74,46 @@ def test_the_docked_icon_follows_the_engine_through_its_states(
     # The person was told when they were needed (xorg has no balloons: the log has them).
     assert "notification: Veracity IBKR Connector: Gateway login needed" in log
     assert "notification: Veracity IBKR Connector: Needs a token" in log
+
+
+def test_a_second_launch_and_a_click_on_the_icon_bring_up_the_status(
+        tray_host: XServer, tmp_path: Path) -> None:
+    from tests.support.processes import free_port
+    from tests.tray.tray_driver import window_geometry
+
+    env = {"VERACITY_URL": f"http://127.0.0.1:{free_port()}",
+           "IBKR_GATEWAY_URL": f"https://127.0.0.1:{free_port()}"}
+    with running_tray_app(tray_host, tmp_path / "home", env) as app:
+        app.wait_for_docked_state(ConnectorState.NEEDS_TOKEN)
+        assert not tray_host.window_ids(" Status$")
+
+        second = app.start()  # a second launch by the same user
+        assert second.wait(timeout=60) == 0
+        status_windows = wait_for_windows(tray_host, " Status$")
+        tray_host.screenshot(ARTEFACTS / "status-after-second-launch.png")
+        recorded = read_status(app.home / "data")
+        assert recorded is not None and recorded.pid == app.process.pid  # one engine only
+
+        tray_host.run("xdotool", "windowfocus", "--sync", status_windows[0], "key", "Escape")
+        wait_until_gone(tray_host, " Status$")  # Escape closes it, as Close would
+        icon = window_geometry(tray_host, app.icon_window() or "")
+        tray_host.run("xdotool", "mousemove", str(icon.x + icon.width // 2),
+                      str(icon.y + icon.height // 2), "click", "1")
+        wait_for_windows(tray_host, " Status$")
+        tray_host.screenshot(ARTEFACTS / "status-after-icon-click.png")
+        assert app.stop() == 0
+
+
+def wait_for_windows(server: XServer, name: str, timeout_s: float = 30.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while not (found := server.window_ids(name)):
+        assert time.monotonic() < deadline, f"no window named like {name!r}"
+        time.sleep(0.1)
+    return found
+
+
+def wait_until_gone(server: XServer, name: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while server.window_ids(name):
+        assert time.monotonic() < deadline, f"a window named like {name!r} stayed open"
+        time.sleep(0.1)
