@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from client.credentials import CredentialError, CredentialStore, open_credential_store
 from client.gateway import GatewayClient, Pacer, SessionCheck
@@ -497,7 +498,7 @@ class Engine:
     def _publish(self) -> None:
         """Derive the person-facing state from what the engine knows and publish it."""
         current = self.holder.status
-        common = {
+        common: dict[str, Any] = {
             "last_sync_at": self._last_sync_at,
             "last_snapshot_at": self._last_snapshot_at,
             "gateway_state": self._session.state if self._session else None,
@@ -534,7 +535,7 @@ class Engine:
 
     @staticmethod
     def _gateway_problem_status(current: ConnectorStatus, session: SessionCheck,
-                                common: dict[str, object]) -> ConnectorStatus:
+                                common: dict[str, Any]) -> ConnectorStatus:
         if session.state is GatewayState.UNREACHABLE:
             return current.with_state(ConnectorState.GATEWAY_UNREACHABLE, session.message,
                                       **common)
