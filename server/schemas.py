@@ -21,8 +21,21 @@ from pydantic import (
     StringConstraints,
 )
 
-# Money and quantities: exact, finite, and bounded so "1E+999999" cannot blow up formatting.
-ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=40)]
+MAX_MAGNITUDE_DIGITS = 30
+
+
+def _reasonable_magnitude(value: Decimal) -> Decimal:
+    # "1E+999999" is a valid decimal that PostgreSQL's NUMERIC refuses and that would print as a
+    # million digits; no price or quantity is that big or that small. (A plain check here costs a
+    # third of pydantic's max_digits, and snapshots carry hundreds of numbers.)
+    if not -MAX_MAGNITUDE_DIGITS <= value.adjusted() <= MAX_MAGNITUDE_DIGITS:
+        raise ValueError(f"must be between 1E-{MAX_MAGNITUDE_DIGITS} and "
+                         f"1E+{MAX_MAGNITUDE_DIGITS} in size")
+    return value
+
+
+# Money and quantities: exact, finite, and of a sane size.
+ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_reasonable_magnitude)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 LongText = Annotated[str, StringConstraints(max_length=4000)]

@@ -2,7 +2,8 @@
 
 A heartbeat is ONE small UPDATE of the connector row. A snapshot is stored normalized in one
 transaction with bulk inserts; `(user_id, snapshot_id)` is unique, so a replay — even two copies
-racing each other — is stored once and answered as a duplicate.
+racing each other — is stored once and answered as a duplicate. The SQL lives in
+server/ingest/store.py (plain statements: this is the hot path).
 """
 
 from __future__ import annotations
@@ -10,14 +11,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
+from server.db import Database
 from server.errors import InvalidKey, InvalidRequest
-from server.ingest.schemas import AccountIn, HeartbeatRequest, SnapshotRequest
-from server.models import Connector, Position, Snapshot, SnapshotAccount, StopOrder
+from server.ingest.schemas import HeartbeatRequest, SnapshotRequest
+from server.ingest.store import (
+    POSITION_COLUMNS,
+    POSITION_NUMBERS,
+    STOP_ORDER_COLUMNS,
+    STOP_ORDER_NUMBERS,
+    ingest_sql,
+)
 
 # A snapshot stamped further ahead than this (a connector with a wrong clock) would stay the
 # "current" state until real time caught up; refuse it instead.
@@ -35,93 +42,69 @@ def connector_key_hash(authorization: str | None) -> str:
     return secret_hash(key)
 
 
-def active_connector(session: Session, key_hash: str) -> tuple[str, int]:
+def active_connector(engine: Engine, key_hash: str) -> tuple[str, int]:
     """(connector id, user id) of the unrevoked connector with this key; InvalidKey otherwise."""
-    row = session.execute(
-        select(Connector.id, Connector.user_id)
-        .where(Connector.key_hash == key_hash, Connector.revoked_at.is_(None))
-    ).first()
+    sql = ingest_sql(engine.dialect.name)
+    with engine.connect() as connection:
+        row = connection.exec_driver_sql(sql.active_connector, (key_hash,)).first()
     if row is None:
-        session.rollback()
         raise InvalidKey()
-    return row.id, row.user_id
+    return row[0], row[1]
 
 
-def record_heartbeat(session: Session, key_hash: str, heartbeat: HeartbeatRequest,
+def record_heartbeat(database: Database, key_hash: str, heartbeat: HeartbeatRequest,
                      now: datetime) -> None:
     """Update the connector's liveness and gateway report; InvalidKey if unknown or revoked."""
-    result = session.execute(
-        update(Connector)
-        .where(Connector.key_hash == key_hash, Connector.revoked_at.is_(None))
-        .values(last_seen_at=now, connector_version=heartbeat.connector_version,
-                uptime_s=heartbeat.uptime_s,
-                reported_last_snapshot_at=heartbeat.last_snapshot_at,
-                gateway_state=heartbeat.gateway.state, gateway_message=heartbeat.gateway.message,
-                gateway_port=heartbeat.gateway.port)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
+    sql = ingest_sql(database.engine.dialect.name)
+    gateway = heartbeat.gateway
+    with database.write_transaction() as connection:
+        result = connection.exec_driver_sql(sql.heartbeat, (
+            sql.time(now), heartbeat.connector_version, heartbeat.uptime_s,
+            sql.time(heartbeat.last_snapshot_at), gateway.state, gateway.message, gateway.port,
+            key_hash))
+        updated = result.rowcount
+    if updated != 1:
         raise InvalidKey()
-    session.commit()
 
 
-def store_snapshot(session: Session, connector_id: str, user_id: int,
+def store_snapshot(database: Database, connector_id: str, user_id: int,
                    snapshot: SnapshotRequest, now: datetime) -> bool:
     """Store `snapshot` for the user; returns True when it was already stored (a replay)."""
     if snapshot.taken_at > now + MAX_CLOCK_SKEW:
         raise InvalidRequest("taken_at: more than an hour in the future; check the clock of the "
                              "machine the connector runs on")
+    sql = ingest_sql(database.engine.dialect.name)
     snapshot_id = str(snapshot.snapshot_id)
+    taken_at = sql.time(snapshot.taken_at)
     try:
-        snapshot_pk = session.execute(
-            insert(Snapshot).values(user_id=user_id, connector_id=connector_id,
-                                    snapshot_id=snapshot_id, taken_at=snapshot.taken_at,
-                                    received_at=now)
-            .returning(Snapshot.id)
-        ).scalar_one()
+        with database.write_transaction() as connection:
+            snapshot_pk = connection.exec_driver_sql(sql.insert_snapshot, (
+                user_id, connector_id, snapshot_id, taken_at, sql.time(now))).scalar_one()
+            for account in snapshot.accounts:
+                account_pk = connection.exec_driver_sql(sql.insert_account, (
+                    snapshot_pk, user_id, taken_at, account.account_id, account.base_currency,
+                    sql.number(account.net_liquidation), sql.number(account.cash))).scalar_one()
+                if account.positions:
+                    connection.exec_driver_sql(sql.insert_position, sql.rows(  # type: ignore[arg-type]
+                        account_pk, account.positions, POSITION_COLUMNS, POSITION_NUMBERS))
+                if account.stop_orders:
+                    connection.exec_driver_sql(sql.insert_stop_order, sql.rows(  # type: ignore[arg-type]
+                        account_pk, account.stop_orders, STOP_ORDER_COLUMNS, STOP_ORDER_NUMBERS))
+            connection.exec_driver_sql(sql.advance_last_snapshot,
+                                       (taken_at, connector_id, taken_at))
     except IntegrityError:
-        session.rollback()
-        if _already_stored(session, user_id, snapshot_id):
+        # The unique (user_id, snapshot_id) refused a replay (possibly one racing this one).
+        if _already_stored(database.engine, user_id, snapshot_id):
             return True
         raise
-    for account in snapshot.accounts:
-        _insert_account(session, snapshot_pk, user_id, snapshot.taken_at, account)
-    # Backfilled (older) snapshots must not move last_snapshot_at backwards.
-    session.execute(
-        update(Connector)
-        .where(Connector.id == connector_id,
-               or_(Connector.last_snapshot_at.is_(None),
-                   Connector.last_snapshot_at < snapshot.taken_at))
-        .values(last_snapshot_at=snapshot.taken_at)
-    )
-    session.commit()
     return False
 
 
-def _already_stored(session: Session, user_id: int, snapshot_id: str) -> bool:
-    found = session.scalar(select(exists().where(
-        Snapshot.user_id == user_id, Snapshot.snapshot_id == snapshot_id)))
-    session.rollback()
-    return bool(found)
-
-
-def _insert_account(session: Session, snapshot_pk: int, user_id: int, taken_at: datetime,
-                    account: AccountIn) -> None:
-    account_pk = session.execute(
-        insert(SnapshotAccount).values(
-            snapshot_pk=snapshot_pk, user_id=user_id, taken_at=taken_at,
-            account_id=account.account_id, base_currency=account.base_currency,
-            net_liquidation=account.net_liquidation, cash=account.cash)
-        .returning(SnapshotAccount.id)
-    ).scalar_one()
-    if account.positions:
-        session.execute(insert(Position), [
-            {"snapshot_account_id": account_pk, **position.model_dump()}
-            for position in account.positions])
-    if account.stop_orders:
-        session.execute(insert(StopOrder), [
-            {"snapshot_account_id": account_pk, **order.model_dump()}
-            for order in account.stop_orders])
+def _already_stored(engine: Engine, user_id: int, snapshot_id: str) -> bool:
+    sql = ingest_sql(engine.dialect.name)
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(sql.snapshot_exists,
+                                          (user_id, snapshot_id)).first() is not None
 
 
 def latest_version_hint(provider: Any, fallback: str | None) -> str | None:
@@ -130,5 +113,5 @@ def latest_version_hint(provider: Any, fallback: str | None) -> str | None:
         return fallback
     try:
         return provider() or fallback  # type: ignore[no-any-return]
-    except Exception:
+    except Exception:  # a broken version source must not fail heartbeats
         return fallback

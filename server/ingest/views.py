@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from server.columns import iso_utc, utc_now
-from server.db import get_session
+from server.db import database
 from server.errors import ApiError
 from server.ingest import service
 from server.ingest.schemas import (
@@ -36,10 +36,10 @@ def heartbeat() -> object:
     except ApiError:
         # The happy path checks the key inside its one UPDATE; a bad body from a bad key must
         # still say invalid_key, so the key is looked up here, on the error path only.
-        service.active_connector(get_session(), key_hash)
+        service.active_connector(database().engine, key_hash)
         raise
     now = utc_now()
-    service.record_heartbeat(get_session(), key_hash, body, now)
+    service.record_heartbeat(database(), key_hash, body, now)
     settings = current_settings()
     return jsonify(
         server_time=iso_utc(now),
@@ -55,10 +55,10 @@ def heartbeat() -> object:
 def snapshots() -> object:
     """Store a portfolio snapshot (idempotent by snapshot_id)."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
-    session = get_session()
-    connector_id, user_id = service.active_connector(session, key_hash)
+    engine = database().engine
+    connector_id, user_id = service.active_connector(engine, key_hash)
     body = parse_body(SnapshotRequest)
-    duplicate = service.store_snapshot(session, connector_id, user_id, body, utc_now())
+    duplicate = service.store_snapshot(database(), connector_id, user_id, body, utc_now())
     return jsonify(snapshot_id=str(body.snapshot_id), duplicate=duplicate), (
         200 if duplicate else 201)
 

@@ -1,0 +1,174 @@
+"""Ingest throughput: heartbeats and snapshots against a trivial route, on one gunicorn server.
+
+    .venv/bin/python benchmarks/ingest.py [--seconds 4] [--rounds 3]
+        [--connections 8] [--workers 2] [--database-url postgresql+psycopg://...]
+
+Starts gunicorn with the production config (gunicorn.conf.py) on a free loopback port and a
+fresh SQLite database (or the given one, migrated first), pairs a connector, then drives three
+routes in turn with `wrk` (Debian: `apt-get install wrk`): GET /healthz (baseline), POST heartbeat,
+POST snapshots with 50 positions and 10 stop orders (a new snapshot_id per request, so every one
+is really stored). The routes take turns for several rounds, so a change in the machine's load
+hits all three alike. Prints requests/s and p50/p99 latency per route (medians over the rounds)
+and the ratios to the baseline. The load generator shares the machine's cores with the server, so compare the ratios
+(measured in the same run), not the absolute rates. Targets: heartbeats >= 60 % and snapshots
+>= 35 % of the baseline rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support.server_fixtures import snapshot_body, start_live_server  # noqa: E402
+
+HEARTBEAT_TARGET = 0.60
+SNAPSHOT_TARGET = 0.35
+
+# wrk script: fixed method/body/headers; for snapshots a fresh UUID replaces the placeholder in
+# each request. `done` prints one JSON line with the figures this script reads.
+LUA_TEMPLATE = r"""
+local body_template = [==[%(body)s]==]
+local fresh_ids = %(fresh_ids)s
+wrk.method = "%(method)s"
+wrk.headers["Content-Type"] = "application/json"
+%(auth)s
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+
+local function uuid4()
+  local template = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
+  return (string.gsub(template, "[xy]", function (c)
+    local v = (c == "x") and math.random(0, 15) or math.random(8, 11)
+    return string.format("%%x", v)
+  end))
+end
+
+request = function()
+  local body = body_template
+  if fresh_ids then
+    body = string.gsub(body_template, "SNAPSHOT_ID_PLACEHOLDER", uuid4())
+  end
+  if wrk.method == "GET" then body = nil end
+  return wrk.format(nil, nil, nil, body)
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
+    '"non_2xx": %%d, "socket_errors": %%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
+"""
+
+
+@dataclass
+class Result:
+    """One route's figures."""
+
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def run_wrk(name: str, url: str, method: str, body: str, key: str | None, fresh_ids: bool,
+            seconds: int, connections: int, work_dir: Path) -> Result:
+    """Drive `url` with wrk for `seconds`; returns its figures."""
+    script = work_dir / f"{name}.lua"
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
+    script.write_text(LUA_TEMPLATE % {"body": body, "fresh_ids": "true" if fresh_ids else "false",
+                                      "method": method, "auth": auth})
+    output = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+         "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    figures = json.loads(output.strip().splitlines()[-1])
+    return Result(name, figures["requests"] / (figures["duration_us"] / 1e6),
+                  figures["p50_us"] / 1000, figures["p99_us"] / 1000, figures["non_2xx"],
+                  figures["socket_errors"])
+
+
+def combine(results: list[Result]) -> Result:
+    """One route's figures over all rounds: median rate and latencies, summed errors."""
+    return Result(results[0].name,
+                  statistics.median(result.requests_per_s for result in results),
+                  statistics.median(result.p50_ms for result in results),
+                  statistics.median(result.p99_ms for result in results),
+                  sum(result.non_2xx for result in results),
+                  sum(result.socket_errors for result in results))
+
+
+def main() -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=4, help="per route and round (4)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    arguments = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed; install it with: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="veracity-bench-") as folder:
+        work_dir = Path(folder)
+        with start_live_server(work_dir, database_url=arguments.database_url,
+                               workers=arguments.workers) as server:
+            server.create_user("bench@example.com")
+            _, key = server.pair("bench@example.com")
+            heartbeat = json.dumps({
+                "connector_version": "1.0.0", "uptime_s": 3600,
+                "last_snapshot_at": "2026-01-01T00:00:00Z",
+                "gateway": {"state": "ok", "message": None, "port": 5000}})
+            snapshot = json.dumps(snapshot_body(positions=50, stop_orders=10,
+                                                snapshot_id="SNAPSHOT_ID_PLACEHOLDER"))
+            common = {"seconds": arguments.seconds, "connections": arguments.connections,
+                      "work_dir": work_dir}
+            routes = [
+                ("baseline", server.url("/healthz"), "GET", "", None, False),
+                ("heartbeat", server.url("/api/v1/connector/heartbeat"), "POST", heartbeat, key,
+                 False),
+                ("snapshot", server.url("/api/v1/connector/snapshots"), "POST", snapshot, key,
+                 True),
+            ]
+            rounds = [[run_wrk(*route, **common) for route in routes]
+                      for _ in range(arguments.rounds)]
+    results = [combine([round_results[index] for round_results in rounds])
+               for index in range(len(routes))]
+    database = "SQLite" if arguments.database_url is None else "given database"
+    print(f"gunicorn gthread, {arguments.workers} workers, {database}; wrk 1 thread, "
+          f"{arguments.connections} connections, {arguments.rounds} rounds x "
+          f"{arguments.seconds} s per route; "
+          f"snapshot body {len(snapshot)} bytes (50 positions, 10 stop orders)")
+    print(f"{'route':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of baseline':>12} "
+          f"{'non-2xx':>8}")
+    baseline = results[0].requests_per_s
+    for result in results:
+        print(f"{result.name:<10} {result.requests_per_s:>9.1f} {result.p50_ms:>8.2f} "
+              f"{result.p99_ms:>8.2f} {result.requests_per_s / baseline:>11.0%} "
+              f"{result.non_2xx + result.socket_errors:>8}")
+    heartbeat_ratio = results[1].requests_per_s / baseline
+    snapshot_ratio = results[2].requests_per_s / baseline
+    verdict = (heartbeat_ratio >= HEARTBEAT_TARGET and snapshot_ratio >= SNAPSHOT_TARGET
+               and all(result.non_2xx + result.socket_errors == 0 for result in results))
+    print(f"targets: heartbeat >= {HEARTBEAT_TARGET:.0%}, snapshot >= {SNAPSHOT_TARGET:.0%}, "
+          f"no errors: {'met' if verdict else 'NOT met'}")
+    return 0 if verdict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The hot ingest path's SQL, written once per dialect and run without ORM or statement building.
+
+Heartbeats and snapshots are most of the server's traffic. Building SQLAlchemy statements and
+going through the ORM cost several times more than the database work itself (measured with
+benchmarks/ingest.py), so these few statements are plain SQL text run with `exec_driver_sql`,
+inside SQLAlchemy-managed connections and transactions. The tables and columns are those of
+server/models.py; tests read what this writes back through the ORM, field by field.
+
+Values are converted the way server.columns stores them: on SQLite, decimals as plain text and
+times as naive UTC text in SQLAlchemy's format; on PostgreSQL, Decimal and aware datetimes as is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+POSITION_COLUMNS = ("conid", "symbol", "description", "asset_class", "quantity", "market_price",
+                    "market_value", "average_cost", "unrealized_pnl", "currency", "multiplier")
+POSITION_NUMBERS = {"quantity", "market_price", "market_value", "average_cost", "unrealized_pnl",
+                    "multiplier"}
+STOP_ORDER_COLUMNS = ("order_id", "conid", "symbol", "side", "order_type", "quantity",
+                      "stop_price", "limit_price", "trailing_amount", "trailing_unit",
+                      "time_in_force", "status")
+STOP_ORDER_NUMBERS = {"quantity", "stop_price", "limit_price", "trailing_amount"}
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes
+
+
+def _insert(table: str, columns: Sequence[str], mark: str, returning: bool = False) -> str:
+    marks = ", ".join([mark] * len(columns))
+    suffix = " RETURNING id" if returning else ""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"  # noqa: S608
+
+
+class IngestSql:
+    """The ingest statements and value conversions for one database dialect."""
+
+    def __init__(self, dialect_name: str) -> None:
+        self.is_sqlite = dialect_name == "sqlite"
+        mark = "?" if self.is_sqlite else "%s"
+        self.heartbeat = (
+            f"UPDATE connectors SET last_seen_at = {mark}, connector_version = {mark}, "
+            f"uptime_s = {mark}, reported_last_snapshot_at = {mark}, gateway_state = {mark}, "
+            f"gateway_message = {mark}, gateway_port = {mark} "
+            f"WHERE key_hash = {mark} AND revoked_at IS NULL")
+        self.active_connector = (f"SELECT id, user_id FROM connectors "
+                                 f"WHERE key_hash = {mark} AND revoked_at IS NULL")
+        self.insert_snapshot = _insert(
+            "snapshots", ("user_id", "connector_id", "snapshot_id", "taken_at", "received_at"),
+            mark, returning=True)
+        self.snapshot_exists = (f"SELECT 1 FROM snapshots WHERE user_id = {mark} "
+                                f"AND snapshot_id = {mark}")
+        self.insert_account = _insert(
+            "snapshot_accounts", ("snapshot_pk", "user_id", "taken_at", "account_id",
+                                  "base_currency", "net_liquidation", "cash"),
+            mark, returning=True)
+        self.insert_position = _insert("positions", ("snapshot_account_id", *POSITION_COLUMNS),
+                                       mark)
+        self.insert_stop_order = _insert(
+            "stop_orders", ("snapshot_account_id", *STOP_ORDER_COLUMNS), mark)
+        # Backfilled (older) snapshots must not move last_snapshot_at backwards.
+        self.advance_last_snapshot = (
+            f"UPDATE connectors SET last_snapshot_at = {mark} WHERE id = {mark} "
+            f"AND (last_snapshot_at IS NULL OR last_snapshot_at < {mark})")
+
+    def time(self, moment: datetime | None) -> Any:
+        """A timezone-aware datetime as this database stores it."""
+        if moment is None:
+            return None
+        moment = moment.astimezone(UTC)
+        return moment.replace(tzinfo=None).strftime(SQLITE_TIME_FORMAT) if self.is_sqlite else (
+            moment)
+
+    def number(self, value: Decimal | None) -> Any:
+        """A Decimal as this database stores it (exact text on SQLite)."""
+        return _sqlite_number(value) if self.is_sqlite else value
+
+    def rows(self, parent_id: int, items: Iterable[Any], columns: Sequence[str],
+             numbers: set[str]) -> list[tuple[Any, ...]]:
+        """Parameter tuples for a bulk insert of pydantic items under `parent_id`."""
+        # Field values straight from each model's __dict__: this runs for every position of
+        # every snapshot, and attribute access through pydantic is several times slower.
+        if not self.is_sqlite:
+            return [(parent_id, *[item.__dict__[name] for name in columns]) for item in items]
+        plan = [(name, name in numbers) for name in columns]
+        return [(parent_id, *[_sqlite_number(item.__dict__[name]) if is_number
+                              else item.__dict__[name] for name, is_number in plan])
+                for item in items]
+
+
+def _sqlite_number(value: Decimal | None) -> str | None:
+    # str() keeps every digit (it may use an exponent, 1E-9, which reads back as the same
+    # Decimal); it is twice as fast as format(value, "f") and this runs for every number.
+    return None if value is None else str(value)
+
+
+@functools.cache
+def ingest_sql(dialect_name: str) -> IngestSql:
+    """The statements for `dialect_name`, built once per process."""
+    return IngestSql(dialect_name)
