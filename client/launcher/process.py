@@ -162,6 +162,17 @@ class GatewayLauncher:
             self._on_port_moved(moved)
         return moved
 
+    def exited_within(self, seconds: float) -> int | None:
+        """Wait up to `seconds` for the gateway to exit by itself: its exit code, or None."""
+        with self._lock:
+            process = self._process
+        if process is None:
+            return None
+        try:
+            return process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return None
+
     def exit_code(self) -> int | None:
         """The run script's exit code once it ended by itself (None while running or unknown)."""
         with self._lock:

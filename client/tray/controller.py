@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 GATEWAY_LOG_NAME = "gateway.log"
 MOVE_PORT_ANSWER = "move"
+GATEWAY_EARLY_EXIT_S = 3.0  # IBKR's gateway takes longer than this to fail on a bad setup
 
 
 class TrayController:
@@ -218,6 +219,16 @@ class TrayController:
             return
         except (LaunchError, GatewayConfError) as error:
             self.tell("The gateway did not start", str(error))
+            return
+        # A gateway that cannot start (no Java, a broken folder) exits at once: say so now,
+        # with its own words, instead of leaving the person with "gateway not running".
+        exit_code = launcher.exited_within(GATEWAY_EARLY_EXIT_S) if result.started else None
+        if exit_code is not None:
+            launcher.stop()
+            hints = "\n\n".join(result.warnings)
+            self.tell("The gateway stopped right after starting",
+                      f"It exited with code {exit_code}. Its last words:\n\n"
+                      f"{launcher.log_tail(600).strip()}" + (f"\n\n{hints}" if hints else ""))
             return
         if result.warnings:
             self.tell("Gateway started, with a warning", "\n\n".join(result.warnings))

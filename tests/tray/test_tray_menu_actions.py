@@ -293,3 +293,17 @@ def test_quit_stops_the_gateway_and_the_engine(x_server: XServer, tmp_path: Path
     assert tray.quits == [True]
     assert tray.controller.slot.engine is None
     assert identify_port_occupant(fake_gateway_folder.port) is PortOccupant.FREE
+
+
+def test_a_gateway_that_exits_at_once_is_reported_with_its_own_words(
+        tray_factory: Callable[..., Tray], fake_gateway_folder: FakeGateway) -> None:
+    fake_gateway_folder.run_sh.write_text(
+        "#!/bin/sh\necho 'run.sh: 12: java: not found'\nexit 127\n")
+    tray = tray_factory()
+    with_gateway_folder(tray, fake_gateway_folder)
+    tray.menu.click("Start gateway")
+    tray.controller.wait_idle()
+    message = tray.dialog("message")
+    text = tray.driver.on_tk(lambda: message.text_label.cget("text"))
+    assert "exited with code 127" in text and "java: not found" in text
+    assert "Start gateway" in tray.menu.labels()
