@@ -67,6 +67,7 @@ KEY_POLL_INTERVAL_S = 2.0  # while unpaired: how often to look for a key stored 
 MAX_IDLE_S = 15.0  # the loop wakes at least this often (status file freshness)
 DELIVERY_BACKOFF_INITIAL_S = 5.0
 OUTBOX_BATCH = 50
+UNEXPECTED_ERROR_RETRY_S = 30
 
 
 class SyncOutcome(StrEnum):
@@ -235,7 +236,17 @@ class Engine:
         self._publish()  # paired or not, before the first (possibly long) step
         try:
             while not self._stop_event.is_set():
-                delay = self.step()
+                try:
+                    delay = self.step()
+                except Exception:
+                    # A bug or a broken disk must not end the loop: say so and keep trying.
+                    logger.exception("unexpected error in the sync loop; trying again in %d s",
+                                     UNEXPECTED_ERROR_RETRY_S)
+                    self.holder.set_state(
+                        ConnectorState.ERROR, "The connector hit an unexpected error and keeps "
+                        "trying.", "If it persists, open the logs folder or run "
+                        "`ibkr-connector doctor`.")
+                    delay = UNEXPECTED_ERROR_RETRY_S
                 self._wake_event.wait(max(0.0, min(delay, MAX_IDLE_S)))
                 self._wake_event.clear()
         finally:

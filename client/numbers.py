@@ -6,8 +6,11 @@ The gateway sends money and quantities sometimes as JSON numbers, sometimes as s
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 class NumberFormatError(ValueError):
@@ -55,3 +58,16 @@ def decimal_to_string(value: Decimal | None) -> str | None:
     text = format(value, "f")
     # "-0" is a valid Decimal but reads oddly on a page; normalise it.
     return text.lstrip("-") if text.startswith("-") and text.strip("-0.") == "" else text
+
+
+def lenient_decimal(value: Any, field: str) -> Decimal | None:
+    """Like parse_decimal, but garbage becomes None (logged by field name, never by value).
+
+    One odd field must not cost a whole snapshot; the server accepts null where the contract
+    allows it, and rows without a usable quantity are skipped by the caller.
+    """
+    try:
+        return parse_decimal(value)
+    except NumberFormatError:
+        logger.warning("the gateway sent an unreadable number in %s; sent as null", field)
+        return None

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from client.gateway import GatewayClient
-from client.numbers import decimal_to_string, parse_decimal
+from client.numbers import decimal_to_string, lenient_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Snapshot:
 def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
     """Map a gateway position to the contract's positions item (None if it has no conid)."""
     conid = raw.get("conid")
-    quantity = parse_decimal(raw.get("position"))
+    quantity = lenient_decimal(raw.get("position"), "position")
     if conid is None or quantity is None:
         return None
     return {
@@ -62,13 +62,13 @@ def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
         "description": raw.get("contractDesc"),
         "asset_class": raw.get("assetClass"),
         "quantity": quantity,
-        "market_price": parse_decimal(raw.get("mktPrice")),
-        "market_value": parse_decimal(raw.get("mktValue")),
-        "average_cost": parse_decimal(raw.get("avgCost")),
-        "unrealized_pnl": parse_decimal(raw.get("unrealizedPnl")),
+        "market_price": lenient_decimal(raw.get("mktPrice"), "mktPrice"),
+        "market_value": lenient_decimal(raw.get("mktValue"), "mktValue"),
+        "average_cost": lenient_decimal(raw.get("avgCost"), "avgCost"),
+        "unrealized_pnl": lenient_decimal(raw.get("unrealizedPnl"), "unrealizedPnl"),
         "currency": raw.get("currency"),
         # Not in DESIGN.md's list, but accepted by the server: the risk figures need it.
-        "multiplier": parse_decimal(raw.get("multiplier")),
+        "multiplier": lenient_decimal(raw.get("multiplier"), "multiplier"),
     }
 
 

@@ -24,13 +24,15 @@ class MessageDialog:
                              pady=(0, 10))
         self.buttons: dict[str, ttk.Button] = {}
         for column, (label, value) in enumerate(buttons):
-            button = ttk.Button(frame, text=label,
-                                command=lambda chosen=value: self.answer(chosen))
+            button = ttk.Button(frame, text=label, command=self._answer_with(value))
             button.grid(row=1, column=column, padx=4, sticky="e")
             self.buttons[label] = button
         cancel_value = buttons[-1][1]
         self.window.bind("<Escape>", lambda _event: self.answer(cancel_value))
         self.window.protocol("WM_DELETE_WINDOW", lambda: self.answer(cancel_value))
+
+    def _answer_with(self, value: str) -> Callable[[], None]:
+        return lambda: self.answer(value)
 
     def answer(self, value: str) -> None:
         """Close and report the choice."""

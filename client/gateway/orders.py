@@ -16,7 +16,7 @@ from typing import Any
 
 from client.gateway.errors import GatewayProtocolError
 from client.gateway.transport import GatewayTransport
-from client.numbers import parse_decimal, parse_trailing_amount
+from client.numbers import NumberFormatError, lenient_decimal, parse_trailing_amount
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +63,17 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
     order_type = normalised_stop_type(order)
     if order_type is None or not is_working(order):
         return None
-    remaining = parse_decimal(order.get("remainingQuantity"))
-    quantity = remaining if remaining is not None else parse_decimal(order.get("totalSize"))
-    stop_price = parse_decimal(order.get("stop_price"))
+    remaining = lenient_decimal(order.get("remainingQuantity"), "remainingQuantity")
+    quantity = remaining if remaining is not None else lenient_decimal(order.get("totalSize"),
+                                                                        "totalSize")
+    stop_price = lenient_decimal(order.get("stop_price"), "stop_price")
     trailing_amount = trailing_unit = None
     if order_type in TRAILING_TYPES:
-        if order.get("trailingAmount") is not None:
-            trailing_amount, trailing_unit = parse_trailing_amount(order.get("trailingAmount"))
-            if order.get("trailingType") in {"%", "amt"}:
-                trailing_unit = order["trailingType"]
-        else:
-            trailing_amount, trailing_unit = parse_trailing_amount(order.get("auxPrice"))
+        trailing_amount, trailing_unit = _trailing(order)
     elif stop_price is None:
-        stop_price = parse_decimal(order.get("auxPrice"))
-    limit_price = parse_decimal(order.get("price")) if order_type in WITH_LIMIT_PRICE else None
+        stop_price = lenient_decimal(order.get("auxPrice"), "auxPrice")
+    limit_price = (lenient_decimal(order.get("price"), "price")
+                   if order_type in WITH_LIMIT_PRICE else None)
     conid = order.get("conid")
     order_id = order.get("orderId") or order.get("order_id")
     side = str(order.get("side") or "").strip().upper()
@@ -98,6 +95,20 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
         "time_in_force": order.get("timeInForce"),
         "status": order.get("status"),
     }
+
+
+def _trailing(order: dict[str, Any]) -> tuple[Any, str | None]:
+    """Trailing amount and unit from trailingAmount/trailingType, else from auxPrice ("5%")."""
+    try:
+        if order.get("trailingAmount") is not None:
+            amount, unit = parse_trailing_amount(order.get("trailingAmount"))
+            if order.get("trailingType") in {"%", "amt"}:
+                unit = order["trailingType"]
+            return amount, unit
+        return parse_trailing_amount(order.get("auxPrice"))
+    except NumberFormatError:
+        logger.warning("the gateway sent an unreadable trailing amount; sent as null")
+        return None, None
 
 
 class OrdersReader:

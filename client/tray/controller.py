@@ -343,7 +343,11 @@ class TrayController:
                 f"Version {update.version} is available (you have {checker.current_version})."
                 + (f"\n\n{update.notes}" if update.notes else ""),
                 buttons=(("Install now", "install"), ("Later", "later")),
-                on_answer=lambda answer: answer == "install" and self.install_update()))
+                on_answer=self._update_question_answered))
+
+    def _update_question_answered(self, answer: str) -> None:
+        if answer == "install":
+            self.install_update()
 
     def install_update(self) -> None:
         """Install the update found by the last check."""

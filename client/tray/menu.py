@@ -187,11 +187,12 @@ def to_pystray_menu(menu: Menu, pystray_module: Any) -> Any:
         if item.separator:
             return pystray_module.Menu.SEPARATOR
         action = item.action
+        checked = item.checked
         return pystray_module.MenuItem(
             lambda _menu_item: item.text(view()),
             # pystray passes (icon, item); the model's actions take nothing.
             lambda _icon, _menu_item: action() if action else None,
-            checked=(lambda _menu_item: item.checked(view())) if item.checked else None,
+            checked=(lambda _menu_item: checked(view())) if checked else None,
             enabled=lambda _menu_item: item.enabled(view()),
             visible=lambda _menu_item: item.visible(view()),
             default=item.default,

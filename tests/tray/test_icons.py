@@ -32,7 +32,8 @@ def test_icons_are_rgba_squares_of_the_asked_size(size: int) -> None:
     image = icon_for_state(ConnectorState.SYNCING, size)
     assert image.mode == "RGBA"
     assert image.size == (size, size)
-    assert image.getpixel((0, 0))[3] == 0  # transparent corner: the shape, not a square tile
+    corner = image.getpixel((0, 0))
+    assert isinstance(corner, tuple) and corner[3] == 0  # transparent corner: the shape, not a square tile
 
 
 @pytest.mark.parametrize(("first", "second"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from client.state import ConnectorState, ConnectorStatus
 from client.tray.presentation import (
@@ -18,7 +19,7 @@ from client.tray.presentation import (
 NOW = datetime(2026, 11, 24, 20, 30, tzinfo=UTC)
 
 
-def status(state: ConnectorState, **changes: object) -> ConnectorStatus:
+def status(state: ConnectorState, **changes: Any) -> ConnectorStatus:
     return ConnectorStatus().with_state(state, **changes)
 
 

@@ -92,7 +92,8 @@ def test_a_second_launch_and_a_click_on_the_icon_bring_up_the_status(
         status_windows = wait_for_windows(tray_host, " Status$")
         tray_host.screenshot(ARTEFACTS / "status-after-second-launch.png")
         recorded = read_status(app.home / "data")
-        assert recorded is not None and recorded.pid == app.process.pid  # one engine only
+        assert app.process is not None and recorded is not None
+        assert recorded.pid == app.process.pid  # one engine: the first launch's
 
         tray_host.run("xdotool", "windowfocus", "--sync", status_windows[0], "key", "Escape")
         wait_until_gone(tray_host, " Status$")  # Escape closes it, as Close would

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -148,8 +148,8 @@ def test_a_taken_port_is_offered_a_move_and_everything_follows(
     assert tray.controller.launcher is not None and tray.controller.launcher.is_running()
     assert tray.controller.settings.gateway_url == f"https://localhost:{moved.port}"
     assert load_settings(tray.folders).gateway_url == f"https://localhost:{moved.port}"
-    engine = tray.controller.slot.engine
-    assert engine is not None and engine.settings.gateway_url.endswith(f":{moved.port}")
+    engine = cast(Engine, tray.controller.slot.engine)
+    assert engine.settings.gateway_url.endswith(f":{moved.port}")
     assert any("gateway moved" in note.title for note in tray.notifications)
 
 
@@ -190,8 +190,8 @@ def test_settings_change_the_veracity_address_and_move_the_gateway_port(
     assert settings.snapshot_interval_s == 300
     assert settings.gateway_url == f"https://localhost:{new_port}"
     assert read_listen_settings(fake_gateway_folder.conf).port == new_port  # moved together
-    engine = tray.controller.slot.engine
-    assert engine is not None and engine.settings.veracity_url == "https://veracity.example.com"
+    engine = cast(Engine, tray.controller.slot.engine)
+    assert engine.settings.veracity_url == "https://veracity.example.com"
 
 
 def test_bad_settings_are_explained_and_nothing_is_saved(

@@ -90,6 +90,7 @@ def test_inside_a_velopack_install_the_feed_is_used_and_applied() -> None:
     assert managers[0].feed_url == ("https://veracity.example.com/api/v1/downloads/"
                                     "ibkr-connector/windows/updates")
     opened: list[str] = []
-    assert "restarts by itself" in checker.apply(update, opened.append)  # type: ignore[arg-type]
+    assert update is not None
+    assert "restarts by itself" in checker.apply(update, opened.append)
     assert managers[-1].calls == ["download 0.3.0", "apply 0.3.0"]
     assert opened == []
