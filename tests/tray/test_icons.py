@@ -33,7 +33,8 @@ def test_icons_are_rgba_squares_of_the_asked_size(size: int) -> None:
     assert image.mode == "RGBA"
     assert image.size == (size, size)
     corner = image.getpixel((0, 0))
-    assert isinstance(corner, tuple) and corner[3] == 0  # transparent corner: the shape, not a square tile
+    # A transparent corner: the shape itself, not a square tile.
+    assert isinstance(corner, tuple) and corner[3] == 0
 
 
 @pytest.mark.parametrize(("first", "second"),
