@@ -29,10 +29,12 @@ STOP_ORDER_NUMBERS = {"quantity", "stop_price", "limit_price", "trailing_amount"
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes
 
 
-def _insert(table: str, columns: Sequence[str], mark: str, returning: bool = False) -> str:
-    marks = ", ".join([mark] * len(columns))
+def _insert(table: str, columns: Sequence[str], returning: bool = False) -> str:
+    marks = ", ".join(["?"] * len(columns))
     suffix = " RETURNING id" if returning else ""
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){suffix}"  # noqa: S608
+    column_list = ", ".join(columns)
+    # Table and column names are this module's constants; values go in as parameters.
+    return f"INSERT INTO {table} ({column_list}) VALUES ({marks}){suffix}"  # noqa: S608
 
 
 class IngestSql:
@@ -40,31 +42,35 @@ class IngestSql:
 
     def __init__(self, dialect_name: str) -> None:
         self.is_sqlite = dialect_name == "sqlite"
+        # Written with SQLite's "?" placeholders; psycopg takes "%s" (no "?" or "%" is in the
+        # statements otherwise). Every piece is a constant of this module: no input is pasted.
         mark = "?" if self.is_sqlite else "%s"
-        self.heartbeat = (
-            f"UPDATE connectors SET last_seen_at = {mark}, connector_version = {mark}, "
-            f"uptime_s = {mark}, reported_last_snapshot_at = {mark}, gateway_state = {mark}, "
-            f"gateway_message = {mark}, gateway_port = {mark} "
-            f"WHERE key_hash = {mark} AND revoked_at IS NULL")
-        self.active_connector = (f"SELECT id, user_id FROM connectors "
-                                 f"WHERE key_hash = {mark} AND revoked_at IS NULL")
-        self.insert_snapshot = _insert(
+
+        def statement(text: str) -> str:
+            return text.replace("?", mark)
+
+        self.heartbeat = statement(
+            "UPDATE connectors SET last_seen_at = ?, connector_version = ?, uptime_s = ?, "
+            "reported_last_snapshot_at = ?, gateway_state = ?, gateway_message = ?, "
+            "gateway_port = ? WHERE key_hash = ? AND revoked_at IS NULL")
+        self.active_connector = statement(
+            "SELECT id, user_id FROM connectors WHERE key_hash = ? AND revoked_at IS NULL")
+        self.insert_snapshot = statement(_insert(
             "snapshots", ("user_id", "connector_id", "snapshot_id", "taken_at", "received_at"),
-            mark, returning=True)
-        self.snapshot_exists = (f"SELECT 1 FROM snapshots WHERE user_id = {mark} "
-                                f"AND snapshot_id = {mark}")
-        self.insert_account = _insert(
+            returning=True))
+        self.snapshot_exists = statement(
+            "SELECT 1 FROM snapshots WHERE user_id = ? AND snapshot_id = ?")
+        self.insert_account = statement(_insert(
             "snapshot_accounts", ("snapshot_pk", "user_id", "taken_at", "account_id",
-                                  "base_currency", "net_liquidation", "cash"),
-            mark, returning=True)
-        self.insert_position = _insert("positions", ("snapshot_account_id", *POSITION_COLUMNS),
-                                       mark)
-        self.insert_stop_order = _insert(
-            "stop_orders", ("snapshot_account_id", *STOP_ORDER_COLUMNS), mark)
+                                  "base_currency", "net_liquidation", "cash"), returning=True))
+        self.insert_position = statement(_insert(
+            "positions", ("snapshot_account_id", *POSITION_COLUMNS)))
+        self.insert_stop_order = statement(_insert(
+            "stop_orders", ("snapshot_account_id", *STOP_ORDER_COLUMNS)))
         # Backfilled (older) snapshots must not move last_snapshot_at backwards.
-        self.advance_last_snapshot = (
-            f"UPDATE connectors SET last_snapshot_at = {mark} WHERE id = {mark} "
-            f"AND (last_snapshot_at IS NULL OR last_snapshot_at < {mark})")
+        self.advance_last_snapshot = statement(
+            "UPDATE connectors SET last_snapshot_at = ? WHERE id = ? "
+            "AND (last_snapshot_at IS NULL OR last_snapshot_at < ?)")
 
     def time(self, moment: datetime | None) -> Any:
         """A timezone-aware datetime as this database stores it."""
