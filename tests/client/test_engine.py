@@ -4,6 +4,7 @@ simulator (HTTPS) and the real server (gunicorn on loopback)."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -240,3 +241,25 @@ def test_snapshots_taken_while_veracity_is_down_arrive_later_in_order(small_book
                     "accounts": []}
             assert engine.veracity.send_snapshot(FileStore(
                 folders.data_dir / "connector-key").get(), body) is True
+
+
+def test_an_unexpected_error_is_reported_and_the_loop_goes_on(folders):
+    from tests.support.processes import free_port
+
+    settings = Settings(veracity_url=f"http://127.0.0.1:{free_port()}",
+                        gateway_url=f"https://127.0.0.1:{free_port()}", key_store="file")
+    engine = Engine(settings, folders, credentials=FileStore(folders.data_dir / "k"))
+    calls = []
+
+    def broken_step():
+        calls.append(1)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    engine.step = broken_step  # type: ignore[method-assign]
+    engine.start()
+    try:
+        status = engine.holder.wait_for(lambda s: s.state is ConnectorState.ERROR, 10)
+        assert status is not None and "keeps trying" in status.message
+    finally:
+        engine.stop()
+    assert calls and not engine._thread.is_alive()

@@ -53,3 +53,12 @@ def test_decimal_to_string_has_no_exponent_and_no_negative_zero():
     assert decimal_to_string(Decimal("-0.00")) == "0.00"
     assert decimal_to_string(Decimal("-1.50")) == "-1.50"
     assert decimal_to_string(None) is None
+
+
+def test_snapshot_rows_skip_unreadable_quantities_and_null_other_garbage():
+    from client.snapshot import to_position
+
+    assert to_position({"conid": 1, "position": "lots"}) is None
+    assert to_position({"conid": None, "position": 1}) is None
+    row = to_position({"conid": 1, "position": "2", "mktPrice": "N/A?", "ticker": "X"})
+    assert row is not None and row["quantity"] == Decimal(2) and row["market_price"] is None

@@ -68,3 +68,10 @@ def test_partially_filled_stop_reports_remaining_quantity():
 @pytest.mark.parametrize("missing", ["conid", "orderId", "side"])
 def test_order_missing_identity_is_skipped_not_fatal(missing):
     assert to_stop_order(order(**{missing: None})) is None
+
+
+def test_unreadable_numbers_become_null_instead_of_failing_the_snapshot():
+    mapped = to_stop_order(order(orderType="TRAILING_STOP", auxPrice="five%", stop_price="??"))
+    assert mapped is not None
+    assert (mapped["trailing_amount"], mapped["trailing_unit"], mapped["stop_price"]) == (
+        None, None, None)
