@@ -35,6 +35,9 @@ def test_pair_then_sync_once_makes_the_server_portfolio_equal_the_gateway(
     doctor = connector("doctor")
     assert doctor.returncode == 0, doctor.stdout
     assert "key accepted" in doctor.stdout and "vck_" not in doctor.stdout
+    key = connector.key_file.read_text().strip()
+    log = connector.log_file.read_text()
+    assert key not in log and "vct_" not in log  # keys and tokens never reach the log
 
 
 def test_bad_tokens_get_clear_answers_and_exit_codes(connector, veracity):
