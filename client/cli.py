@@ -127,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.code
     except KeyboardInterrupt:
         return ExitCode.FAILED
+    except Exception as error:  # the last line of defence: a message, the details in the log
+        logger.exception("ibkr-connector %s failed", args.command)
+        _say(f"unexpected error: {error.__class__.__name__}: {error} (details in "
+             f"{folders.log_dir})")
+        return ExitCode.FAILED
 
 
 def _run_tray() -> int:

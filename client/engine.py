@@ -292,7 +292,8 @@ class Engine:
             if session.ok:
                 queued = self._take_snapshot(force=True)
             delivered = self._deliver(key)
-            self._heartbeat(key)
+            if not self._revoked_notice:
+                self._heartbeat(key)
         except PacerStopped:
             return CycleResult(SyncOutcome.GATEWAY_ERROR, "stopped")
         finally:
@@ -322,6 +323,8 @@ class Engine:
             return
         if self._clock() >= self._next_delivery:
             self._deliver(key)
+        if self._revoked_notice:
+            return  # the key was just refused: not one more request with it
         if self._clock() >= self._next_heartbeat:
             self._heartbeat(key)
 
