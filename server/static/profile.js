@@ -148,10 +148,18 @@
     } catch (ignored) {
       // Clipboard API refused (permissions, insecure origin): select the text instead.
     }
-    if (!copied && "select" in source) {
-      source.focus();
-      source.select();
-      copied = document.execCommand && document.execCommand("copy");
+    if (!copied) {
+      // Select the text so the person can press Ctrl+C (and try the old copy command).
+      if ("select" in source) {
+        source.focus();
+        source.select();
+      } else {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+      }
+      copied = Boolean(document.execCommand && document.execCommand("copy"));
     }
     const original = button.dataset.label || button.textContent;
     button.dataset.label = original;

@@ -4,8 +4,9 @@ downloaded browser), one browser per session, a fresh context per test.
 - `start_server(env=None)`: a live gunicorn server (tests.support.server_fixtures) for this test,
   stopped after the browser pages are closed (pages poll; a stopped server would log errors).
 - `browser` (session): headless chromium at /usr/bin/chromium; missing → skip locally, fail in CI.
-- `open_page(viewport=(w, h))`: a new page in a new context (clipboard allowed, own cookies);
-  console errors and Content-Security-Policy violations are collected and fail the test.
+- `open_page(viewport=(w, h), base_url=None, javascript=True)`: a new page in a new context
+  (clipboard allowed, own cookies); console errors and Content-Security-Policy violations are
+  collected and fail the test.
 - `screenshot(page, name)`: full-page PNG in `test-artefacts/pages/` (git-ignored).
 """
 
@@ -74,10 +75,11 @@ def open_page(browser: object, start_server: object) -> Iterator[Callable[..., o
     contexts = []
     problems: list[str] = []
 
-    def opener(viewport: tuple[int, int] = (1280, 900), base_url: str | None = None) -> object:
+    def opener(viewport: tuple[int, int] = (1280, 900), base_url: str | None = None,
+               javascript: bool = True) -> object:
         context = browser.new_context(  # type: ignore[attr-defined]
             viewport={"width": viewport[0], "height": viewport[1]}, base_url=base_url,
-            accept_downloads=True)
+            accept_downloads=True, java_script_enabled=javascript)
         if base_url:
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
         contexts.append(context)

@@ -4,10 +4,12 @@ redirects, security headers, CSRF token in a meta tag only, fragments, escaping,
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
 from server.pages.views import parse_poll_interval
+from tests.pages.helpers import two_currency_snapshot
 from tests.support.server_fixtures import (
     create_user,
     issue_token,
@@ -176,3 +178,26 @@ def test_portfolio_fragment_is_304_until_a_snapshot_arrives(app, client, signed_
     assert changed.status_code == 200
     assert changed.headers["ETag"] != f'"{version}"'
     assert "SYM0" in changed.get_data(as_text=True)
+
+
+def test_portfolio_api_carries_risk_for_every_position(app, client, signed_in):
+    _, key = pair(app.test_client(), issue_token(app, EMAIL))
+    sent = app.test_client().post(
+        "/api/v1/connector/snapshots", json=two_currency_snapshot(datetime.now(UTC)),
+        headers={"Authorization": f"Bearer {key}"})
+    assert sent.status_code == 201
+    answer = client.get("/api/v1/profile/ibkr/portfolio").get_json()
+    accounts = {account["account_id"]: account for account in answer["accounts"]}
+    usd = {position["symbol"]: position["risk"] for position in accounts["U1234567"]["positions"]}
+    assert usd["AAPL"]["amount_at_risk"] == "1707.00"  # 100 x (187.12 - 170.05)
+    assert usd["NVDA"]["amount_at_risk"] == "500.00"  # short 50, BUY stop 130 above 120
+    assert usd["NVDA"]["distance_percent"] == "8.33"
+    option = usd["AAPL 241220C00200000"]
+    assert (option["multiplier"], option["stop_price"], option["amount_at_risk"]) == (
+        "100", "3.0000", "100.00")  # trailing 0.50 below 3.50, 2 contracts x 100
+    assert usd["SPY"]["has_stop"] is False and usd["SPY"]["amount_at_risk"] is None
+    assert accounts["U1234567"]["risk_summary"] == {
+        "positions_with_stop": 3, "positions_without_stop": 1,
+        "amount_at_risk_by_currency": {"USD": "2307.00"}}
+    assert accounts["DU7654321"]["risk_summary"]["amount_at_risk_by_currency"] == {
+        "EUR": "360.00"}

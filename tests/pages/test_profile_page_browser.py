@@ -140,3 +140,34 @@ def focus_by_tab(page: Any, selector: str, limit: int = 80) -> None:
             assert outline != "none", f"{selector} has no visible focus style"
             return
     raise AssertionError(f"{selector} was not reached with Tab in {limit} presses")
+
+
+def test_page_reads_without_javascript(start_server, open_page, screenshot):
+    server = start_server()
+    server.create_user("plain@example.com", PASSWORD)
+    _, key = server.pair("plain@example.com", hostname="NOSCRIPT-PC")
+    seed_portfolio(server.base_url, key, points=2)
+    post_heartbeat(server.base_url, key, "unreachable", port=5000)
+    session = server.login("plain@example.com")  # signing in itself needs the script
+    page: Any = open_page(base_url=server.base_url, javascript=False)
+    page.context.add_cookies([{"name": cookie.name, "value": cookie.value,
+                               "url": server.base_url} for cookie in session.cookies])
+    page.goto(f"{server.base_url}/profile/ibkr")
+    # Everything read-only is server-rendered: connectors, troubleshooting, portfolio, chart.
+    expect(page.locator("li[data-hostname='NOSCRIPT-PC']")).to_contain_text(
+        "Gateway not reachable on port 5000")
+    expect(page.locator("#trouble-port-in-use")).to_have_attribute("open", "")
+    expect(page.locator("#trouble-firewall")).to_have_attribute("open", "")
+    expect(page.locator("#portfolio-totals")).to_contain_text("121,800.55 USD")
+    expect(page.locator("figure.chart-figure").first).to_be_visible()
+    expect(page.get_by_role("link", name="Download for Windows")).to_have_attribute(
+        "href", "/api/v1/downloads/ibkr-connector/windows/installer")
+    # Controls that need the script are hidden and say so, instead of doing nothing.
+    expect(page.get_by_role("button", name="Generate token")).to_be_hidden()
+    # (Playwright's text matching skips <noscript>, so look the notice up by id.)
+    notice = page.locator("#pairing-needs-script")
+    expect(notice).to_be_visible()
+    assert "Generating a token needs JavaScript." in notice.evaluate("node => node.textContent")
+    expect(page.get_by_role("button", name="Revoke connector on NOSCRIPT-PC")).to_be_hidden()
+    expect(page.get_by_text("Looking up the latest Windows release…")).to_be_hidden()
+    screenshot(page, "08-without-javascript")
