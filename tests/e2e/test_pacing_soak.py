@@ -4,8 +4,10 @@ every per-endpoint limit, as counted by the simulator. The connector's intervals
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,11 @@ def test_compressed_demo_run_stays_within_every_gateway_limit(connector, veracit
         assert run.poll() is None, connector.output()
         counters = control.requests()
         status = connector.status()
+    # The figures for the report: test-artefacts/ is git-ignored.
+    artefacts = Path(__file__).resolve().parents[2] / "test-artefacts"
+    artefacts.mkdir(exist_ok=True)
+    (artefacts / "connector-soak-requests.json").write_text(json.dumps(counters, indent=2))
+    print(json.dumps(counters, indent=2))
     assert counters["refused_429"] == 0, counters
     assert counters["penalty_boxes"] == 0, counters  # the global 10/s was never exceeded
     for endpoint, stats in counters["endpoints"].items():
