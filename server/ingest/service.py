@@ -57,12 +57,13 @@ def record_heartbeat(database: Database, key_hash: str, heartbeat: HeartbeatRequ
     """Update the connector's liveness and gateway report; InvalidKey if unknown or revoked."""
     sql = ingest_sql(database.engine.dialect.name)
     gateway = heartbeat.gateway
+    parameters = (sql.time(now), heartbeat.connector_version, heartbeat.uptime_s,
+                  sql.time(heartbeat.last_snapshot_at), gateway.state, gateway.message,
+                  gateway.port, key_hash)
     with database.write_transaction() as connection:
-        result = connection.exec_driver_sql(sql.heartbeat, (
-            sql.time(now), heartbeat.connector_version, heartbeat.uptime_s,
-            sql.time(heartbeat.last_snapshot_at), gateway.state, gateway.message, gateway.port,
-            key_hash))
-        updated = result.rowcount
+        cursor = connection.connection.cursor()
+        cursor.execute(sql.heartbeat, parameters)
+        updated = cursor.rowcount
     if updated != 1:
         raise InvalidKey()
 
@@ -76,23 +77,31 @@ def store_snapshot(database: Database, connector_id: str, user_id: int,
     sql = ingest_sql(database.engine.dialect.name)
     snapshot_id = str(snapshot.snapshot_id)
     taken_at = sql.time(snapshot.taken_at)
+    # Every parameter is ready before the write lock is taken: other writers wait only for the
+    # database work itself.
+    accounts = [((user_id, taken_at, account.account_id, account.base_currency,
+                  sql.number(account.net_liquidation), sql.number(account.cash)),
+                 sql.rows(account.positions, POSITION_COLUMNS, POSITION_NUMBERS),
+                 sql.rows(account.stop_orders, STOP_ORDER_COLUMNS, STOP_ORDER_NUMBERS))
+                for account in snapshot.accounts]
+    duplicate_errors = (IntegrityError, database.engine.dialect.loaded_dbapi.IntegrityError)
     try:
         with database.write_transaction() as connection:
-            snapshot_pk = connection.exec_driver_sql(sql.insert_snapshot, (
-                user_id, connector_id, snapshot_id, taken_at, sql.time(now))).scalar_one()
-            for account in snapshot.accounts:
-                account_pk = connection.exec_driver_sql(sql.insert_account, (
-                    snapshot_pk, user_id, taken_at, account.account_id, account.base_currency,
-                    sql.number(account.net_liquidation), sql.number(account.cash))).scalar_one()
-                if account.positions:
-                    connection.exec_driver_sql(sql.insert_position, sql.rows(  # type: ignore[arg-type]
-                        account_pk, account.positions, POSITION_COLUMNS, POSITION_NUMBERS))
-                if account.stop_orders:
-                    connection.exec_driver_sql(sql.insert_stop_order, sql.rows(  # type: ignore[arg-type]
-                        account_pk, account.stop_orders, STOP_ORDER_COLUMNS, STOP_ORDER_NUMBERS))
-            connection.exec_driver_sql(sql.advance_last_snapshot,
-                                       (taken_at, connector_id, taken_at))
-    except IntegrityError:
+            cursor = connection.connection.cursor()
+            cursor.execute(sql.insert_snapshot,
+                           (user_id, connector_id, snapshot_id, taken_at, sql.time(now)))
+            snapshot_pk = cursor.fetchone()[0]
+            for account_values, positions, stop_orders in accounts:
+                cursor.execute(sql.insert_account, (snapshot_pk, *account_values))
+                account_pk = cursor.fetchone()[0]
+                if positions:
+                    cursor.executemany(sql.insert_position,
+                                       [(account_pk, *row) for row in positions])
+                if stop_orders:
+                    cursor.executemany(sql.insert_stop_order,
+                                       [(account_pk, *row) for row in stop_orders])
+            cursor.execute(sql.advance_last_snapshot, (taken_at, connector_id, taken_at))
+    except duplicate_errors:
         # The unique (user_id, snapshot_id) refused a replay (possibly one racing this one).
         if _already_stored(database.engine, user_id, snapshot_id):
             return True

@@ -1,9 +1,9 @@
-"""The hot ingest path's SQL, written once per dialect and run without ORM or statement building.
+"""The hot ingest path's SQL, written once per dialect, run without ORM or statement building.
 
 Heartbeats and snapshots are most of the server's traffic. Building SQLAlchemy statements and
 going through the ORM cost several times more than the database work itself (measured with
-benchmarks/ingest.py), so these few statements are plain SQL text run with `exec_driver_sql`,
-inside SQLAlchemy-managed connections and transactions. The tables and columns are those of
+benchmarks/ingest.py), so these few statements are plain SQL text run on the DB-API cursor of
+a SQLAlchemy-managed connection and transaction. The tables and columns are those of
 server/models.py; tests read what this writes back through the ORM, field by field.
 
 Values are converted the way server.columns stores them: on SQLite, decimals as plain text and
@@ -84,16 +84,16 @@ class IngestSql:
         """A Decimal as this database stores it (exact text on SQLite)."""
         return _sqlite_number(value) if self.is_sqlite else value
 
-    def rows(self, parent_id: int, items: Iterable[Any], columns: Sequence[str],
+    def rows(self, items: Iterable[Any], columns: Sequence[str],
              numbers: set[str]) -> list[tuple[Any, ...]]:
-        """Parameter tuples for a bulk insert of pydantic items under `parent_id`."""
+        """Parameter tuples (without the parent id) for a bulk insert of pydantic items."""
         # Field values straight from each model's __dict__: this runs for every position of
         # every snapshot, and attribute access through pydantic is several times slower.
         if not self.is_sqlite:
-            return [(parent_id, *[item.__dict__[name] for name in columns]) for item in items]
+            return [tuple([item.__dict__[name] for name in columns]) for item in items]
         plan = [(name, name in numbers) for name in columns]
-        return [(parent_id, *[_sqlite_number(item.__dict__[name]) if is_number
-                              else item.__dict__[name] for name, is_number in plan])
+        return [tuple([_sqlite_number(item.__dict__[name]) if is_number
+                       else item.__dict__[name] for name, is_number in plan])
                 for item in items]
 
 

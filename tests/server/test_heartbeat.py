@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event, select
 
+from server.app import create_app
 from server.db import database
 from server.models import Connector
 from tests.server.helpers import World, build_world
+from tests.support.server_fixtures import TEST_SETTINGS
 
 HEARTBEAT = "/api/v1/connector/heartbeat"
 
@@ -43,19 +45,27 @@ def test_heartbeat_records_liveness_and_the_gateway_report(world: World) -> None
         assert row.last_seen_at is not None
 
 
-def test_heartbeat_is_a_single_update_statement(world: World) -> None:
+def test_heartbeat_is_a_single_update_statement(sqlite_database_url: str, tmp_path) -> None:
+    # SQLite's own trace hook sees every statement that reaches the database, whatever layer
+    # sent it (the ingest path bypasses SQLAlchemy's statement events).
+    app = create_app({**TEST_SETTINGS, "DATABASE_URL": sqlite_database_url,
+                      "VERACITY_INSTANCE_PATH": str(tmp_path)})
+    world = build_world(app, app.test_client())
+    engine = database(app).engine
+    engine.dispose()
     statements: list[str] = []
-    engine = database(world.app).engine
 
-    def record(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement.split()[0].upper())
+    def trace(connection, _record) -> None:
+        connection.set_trace_callback(lambda text: statements.append(text.split()[0].upper()))
 
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "connect", trace)
     try:
         assert _beat(world)[0] == 200
     finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert statements == ["UPDATE"]
+        event.remove(engine, "connect", trace)
+        engine.dispose()
+    assert [text for text in statements if text not in {"BEGIN", "COMMIT", "PRAGMA"}] == [
+        "UPDATE"]
 
 
 def test_revoked_key_gets_401_on_its_next_heartbeat(world: World) -> None:
