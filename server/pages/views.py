@@ -14,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
@@ -111,7 +110,7 @@ def ibkr_page() -> Any:
     return render_template(
         "profile_ibkr.html",
         user_email=user.email,
-        csrf_token=session.get("csrf_token"),
+        csrf_token=csrf_token(),
         poll_interval_ms=int(current_app.config[POLL_INTERVAL_KEY] * 1000),
         status_html=Markup(status_html),  # noqa: S704 (our own escaped template output)
         status_version=fragment_version(status_html),

@@ -282,6 +282,9 @@
   async function refreshRegion(name) {
     const region = regions[name];
     const element = region.element;
+    // Polls and refreshes after an action can overlap: an answer to an older request must never
+    // replace what a newer one already showed (it would bring a revoked connector back to life).
+    const sequence = (region.sent = (region.sent || 0) + 1);
     // The region's version is the ETag of its HTML: unchanged regions answer 304, no swap.
     const response = await fetch(region.url, {
       headers: { Accept: "text/html", "If-None-Match": '"' + element.dataset.version + '"' },
@@ -294,6 +297,8 @@
     }
     if (response.status === 304 || !response.ok) return; // unchanged, or keep the last good state
     const html = await response.text();
+    if (sequence < (region.applied || 0)) return;
+    region.applied = sequence;
     const version = (response.headers.get("ETag") || "").replace(/"/g, "");
     if (version && version === element.dataset.version) return;
     element.dataset.version = version;
@@ -362,10 +367,7 @@
       revokeTarget = null;
       await refreshAll();
       const item = document.querySelector('li[data-connector-id="' + CSS.escape(target.id) + '"] h3');
-      if (item) {
-        item.setAttribute("tabindex", "-1");
-        item.focus();
-      }
+      if (item) item.focus(); // the Revoke button is gone: focus its connector's heading
       announce("The connector on " + target.hostname + " is revoked.");
     } catch (error) {
       errorBox.textContent = error.message || "Veracity could not be reached.";
