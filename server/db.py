@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +94,19 @@ def make_engine(url: str) -> Engine:
         database_path = url.split("///", 1)[1] if "///" in url else ""
         if database_path and database_path != ":memory:":
             Path(database_path).parent.mkdir(parents=True, exist_ok=True)
+        # The ingest path hands Decimals straight to sqlite3: store them as exact text, never as
+        # a binary float. (Registered on the sqlite3 module, i.e. for this whole process.)
+        sqlite3.register_adapter(Decimal, _decimal_as_text)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _decimal_as_text(value: Decimal) -> str:
+    # Exact text, as server.columns.ExactDecimal stores it (str() may use an exponent, 1E-9,
+    # which reads back as the same Decimal).
+    return str(value)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -20,9 +20,7 @@ from server.errors import InvalidKey, InvalidRequest
 from server.ingest.schemas import HeartbeatRequest, SnapshotRequest
 from server.ingest.store import (
     POSITION_COLUMNS,
-    POSITION_NUMBERS,
     STOP_ORDER_COLUMNS,
-    STOP_ORDER_NUMBERS,
     ingest_sql,
 )
 
@@ -80,9 +78,9 @@ def store_snapshot(database: Database, connector_id: str, user_id: int,
     # Every parameter is ready before the write lock is taken: other writers wait only for the
     # database work itself.
     accounts = [((user_id, taken_at, account.account_id, account.base_currency,
-                  sql.number(account.net_liquidation), sql.number(account.cash)),
-                 sql.rows(account.positions, POSITION_COLUMNS, POSITION_NUMBERS),
-                 sql.rows(account.stop_orders, STOP_ORDER_COLUMNS, STOP_ORDER_NUMBERS))
+                  account.net_liquidation, account.cash),
+                 sql.rows(account.positions, POSITION_COLUMNS),
+                 sql.rows(account.stop_orders, STOP_ORDER_COLUMNS))
                 for account in snapshot.accounts]
     duplicate_errors = (IntegrityError, database.engine.dialect.loaded_dbapi.IntegrityError)
     try:
