@@ -192,7 +192,7 @@
   }
 
   function tickCountdown() {
-    const remaining = Math.max(0, Math.round((token.expiresAt - (Date.now() + token.clockOffset)) / 1000));
+    const remaining = Math.max(0, Math.floor((token.expiresAt - (Date.now() + token.clockOffset)) / 1000));
     const minutes = Math.floor(remaining / 60);
     const seconds = String(remaining % 60).padStart(2, "0");
     fill(pairingCard, "countdown", minutes + ":" + seconds);
@@ -217,8 +217,9 @@
       }
       const data = await response.json();
       // The server's clock decides expiry; correct for this computer's clock being off.
+      // The Date header has whole seconds (truncated): half a second is its expected error.
       const serverDate = Date.parse(response.headers.get("Date") || "");
-      token.clockOffset = Number.isNaN(serverDate) ? 0 : serverDate - Date.now();
+      token.clockOffset = Number.isNaN(serverDate) ? 0 : serverDate + 500 - Date.now();
       token.expiresAt = Date.parse(data.expires_at);
       token.knownConnectors = connectorIds();
       tokenInput.value = data.token;

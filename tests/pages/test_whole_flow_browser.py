@@ -86,6 +86,8 @@ def test_whole_flow_with_real_connector_and_simulator(
     expect(card.get_by_text("Faster first sync")).to_be_visible()
     expect(card.get_by_role("link", name="Release notes")).to_have_attribute(
         "href", "https://veracity.example/releases/1.4.2")
+    card.get_by_role("button", name="Copy SHA-256 checksum").click()
+    assert page.evaluate("navigator.clipboard.readText()") == expected_sha256
     with page.expect_download() as download_info:
         card.get_by_role("link", name=f"Download version {INSTALLER_VERSION} for Windows").click()
     downloaded = Path(download_info.value.path())
