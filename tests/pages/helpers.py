@@ -34,7 +34,7 @@ def sign_in(page: Any, base_url: str, email: str, password: str = PASSWORD) -> N
 
 @dataclass
 class Connector:
-    """The real connector CLI (`python -m client`) with its own config, data and key folders."""
+    """The real connector CLI (`ibkr-connector`) with its own config, data and key folders."""
 
     home: Path
     veracity_url: str
@@ -56,9 +56,15 @@ class Connector:
             "IBKR_CONNECTOR_TICKLE_INTERVAL_S": "30",
         }
 
+    @staticmethod
+    def command() -> list[str]:
+        """The installed `ibkr-connector` console script (as users run it), else `-m client`."""
+        script = Path(sys.executable).with_name("ibkr-connector")
+        return [str(script)] if script.exists() else [sys.executable, "-m", "client"]
+
     def cli(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         """Run one connector command to completion."""
-        return subprocess.run([sys.executable, "-m", "client", *args], env=self.env,
+        return subprocess.run([*self.command(), *args], env=self.env,
                               capture_output=True, text=True, timeout=timeout_s, check=False)
 
     def status(self) -> dict[str, Any]:
@@ -71,7 +77,7 @@ class Connector:
     def running(self) -> Iterator[subprocess.Popen]:
         """`ibkr-connector run` in the background for the `with` block."""
         with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen([sys.executable, "-m", "client", "run"],
+            self.process = subprocess.Popen([*self.command(), "run"],
                                             env=self.env, stdout=log_file,
                                             stderr=subprocess.STDOUT, start_new_session=True)
         try:
