@@ -8,12 +8,15 @@ problem comes with the next step the person can take on their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.pages.formatting import iso, parse_time, short_datetime, time_ago
 
 DEFAULT_GATEWAY_PORT = 5000
+# A connector sends its first heartbeat right after pairing; only after this long without one
+# is its silence worth a troubleshooting hint.
+FIRST_HEARTBEAT_GRACE = timedelta(minutes=5)
 
 STATUS_BADGES = {
     "online": ("Online", "badge-ok"),
@@ -84,13 +87,22 @@ def gateway_words(gateway: dict[str, Any]) -> tuple[str, str | None, str]:
     return "No gateway report yet — waiting for the connector's first heartbeat", None, "muted"
 
 
-def topics_for(connector: dict[str, Any], gateway_state: str | None) -> list[str]:
+def awaiting_first_heartbeat(connector: dict[str, Any], now: datetime) -> bool:
+    """Just paired and not heard from yet: normal for a minute, not a problem to solve."""
+    if connector.get("status") == "revoked" or connector.get("last_seen_at"):
+        return False
+    created = parse_time(connector.get("created_at"))
+    return created is not None and now - created < FIRST_HEARTBEAT_GRACE
+
+
+def topics_for(connector: dict[str, Any], gateway_state: str | None,
+               now: datetime) -> list[str]:
     """Keys of the troubleshooting topics that explain this connector's condition."""
     status = connector.get("status")
     if status == "revoked":
         return ["invalid-key"]
     if status == "stale":
-        return ["connector-offline"]
+        return [] if awaiting_first_heartbeat(connector, now) else ["connector-offline"]
     if gateway_state in {"unauthenticated", "competing"}:
         return ["gateway-login"]
     if gateway_state == "unreachable":
@@ -102,6 +114,8 @@ def connector_view(connector: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Display text for one connector."""
     status = str(connector.get("status") or "stale")
     badge_text, badge_class = STATUS_BADGES.get(status, (status.title(), "badge-muted"))
+    if awaiting_first_heartbeat(connector, now):
+        badge_text, badge_class = "Starting", "badge-muted"
     gateway = gateway_report(connector)
     sentence, login_url, tone = gateway_words(gateway)
     return {
@@ -125,7 +139,7 @@ def connector_view(connector: dict[str, Any], now: datetime) -> dict[str, Any]:
         "gateway_sentence": sentence,
         "gateway_login_url": login_url,
         "gateway_tone": tone,
-        "topics": topics_for(connector, gateway["state"]),
+        "topics": topics_for(connector, gateway["state"], now),
     }
 
 

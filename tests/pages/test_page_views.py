@@ -228,3 +228,17 @@ def test_axis_labels_are_short(value, step, largest, label):
     ("javascript:alert(1)", "/profile/ibkr"), ("/ok\r\nSet-Cookie: x", "/profile/ibkr")])
 def test_only_same_site_paths_are_followed_after_login(candidate, expected):
     assert safe_next_path(candidate) == expected
+
+
+def test_just_paired_connector_is_starting_not_a_problem():
+    fresh = connector(status="stale", last_seen_at=None, gateway=None,
+                      created_at="2026-11-24T19:59:00Z")
+    view = connectors_page([fresh], NOW)
+    assert view["connectors"][0]["badge_text"] == "Starting"
+    assert view["connectors"][0]["gateway_sentence"].startswith("No gateway report yet")
+    assert topics_with_hosts(view) == {}
+    silent = connector(status="stale", last_seen_at=None, gateway=None,
+                       created_at="2026-11-24T19:00:00Z")
+    view = connectors_page([silent], NOW)
+    assert view["connectors"][0]["badge_text"] == "Not responding"
+    assert topics_with_hosts(view) == {"connector-offline": ["DESK"]}
