@@ -30,11 +30,17 @@ def test_payload_numbers_are_exact_decimal_strings(simulator, gateway):
     simulator.control.login()
     gateway.check_session()
     payload = take_snapshot(gateway).payload()
-    text = json.dumps(payload)
-    position = payload["accounts"][0]["positions"][0]
-    assert isinstance(position["quantity"], str) and isinstance(position["market_price"], str)
-    Decimal(position["market_price"])  # parses exactly
-    assert "e+" not in text.lower() and "e-" not in text.lower()
+    json.dumps(payload)  # plain JSON: no Decimal or float objects left
+    numbers = [value for account in payload["accounts"]
+               for row in [*account["positions"], *account["stop_orders"]]
+               for name, value in row.items()
+               if name in {"quantity", "market_price", "market_value", "average_cost",
+                           "unrealized_pnl", "stop_price", "limit_price", "trailing_amount"}
+               and value is not None]
+    assert len(numbers) > 1000
+    assert all(isinstance(value, str) and "e" not in value.lower() for value in numbers)
+    for value in numbers:
+        Decimal(value)  # each parses exactly
     trailing = [order for account in payload["accounts"] for order in account["stop_orders"]
                 if order["order_type"] == "trailing_stop"]
     assert {(order["trailing_amount"], order["trailing_unit"]) for order in trailing} >= {
