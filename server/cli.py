@@ -85,8 +85,8 @@ def run(arguments: argparse.Namespace) -> int:
                 return 1
             print(f"created user {user.email}", file=sys.stderr)
             return 0
-        user = find_user(session, arguments.email)
-        if user is None:
+        owner = find_user(session, arguments.email)
+        if owner is None:
             print(f"error: no user with the email {arguments.email}", file=sys.stderr)
             return 1
         settings_ttl = app.extensions["veracity_settings"].pairing_token_ttl_s
@@ -94,7 +94,7 @@ def run(arguments: argparse.Namespace) -> int:
         if ttl < 1:
             print("error: --ttl must be at least 1 second", file=sys.stderr)
             return 2
-        token, expires_at = issue_pairing_token(session, user.id, ttl)
+        token, expires_at = issue_pairing_token(session, owner.id, ttl)
         print(f"expires at {expires_at.isoformat()}", file=sys.stderr)
         print(token)
         return 0

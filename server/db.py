@@ -130,14 +130,16 @@ def init_database(app: Flask, url: str) -> Database:
 
 def database(app: Flask | None = None) -> Database:
     """The Database of `app` (default: the current app)."""
-    return (app or current_app).extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    found: Database = (app or current_app).extensions[EXTENSION_KEY]
+    return found
 
 
 def get_session() -> Session:
     """The current request's session, opened on first use."""
     if "db_session" not in g:
         g.db_session = database().sessions()
-    return g.db_session  # type: ignore[no-any-return]
+    session: Session = g.db_session
+    return session
 
 
 def _close_session(_error: BaseException | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,13 +24,13 @@ class HealthStatus(BaseModel):
 
 
 @blueprint.get("/healthz")
-def healthz() -> object:
+def healthz() -> ResponseReturnValue:
     """The process is up."""
     return jsonify(status="ok")
 
 
 @blueprint.get("/readyz")
-def readyz() -> object:
+def readyz() -> ResponseReturnValue:
     """The database answers a query."""
     try:
         database().ping()

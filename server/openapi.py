@@ -104,7 +104,8 @@ class Registry:
 def registry(app: Flask | None = None) -> Registry:
     """The registry of `app` (default: the current app), created on first use."""
     target = app or current_app
-    return target.extensions.setdefault(EXTENSION_KEY, Registry())  # type: ignore[no-any-return]
+    found: Registry = target.extensions.setdefault(EXTENSION_KEY, Registry())
+    return found
 
 
 def register_operations(app: Flask, operations: Iterable[Operation]) -> None:
@@ -116,7 +117,8 @@ def register_operations(app: Flask, operations: Iterable[Operation]) -> None:
 def declare_operations(blueprint: Blueprint, operations: Iterable[Operation]) -> None:
     """Record a blueprint's operations; they are added to each app it is registered on."""
     frozen = list(operations)
-    blueprint.record_once(lambda state: register_operations(state.app, frozen))
+    blueprint.record_once(
+        lambda state: register_operations(state.app, frozen))  # type: ignore[arg-type]
 
 
 _FLASK_PART = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")

@@ -210,4 +210,5 @@ def current_settings() -> Settings:
     """The settings of the current app."""
     from flask import current_app
 
-    return current_app.extensions[SETTINGS_KEY]  # type: ignore[no-any-return]
+    settings: Settings = current_app.extensions[SETTINGS_KEY]
+    return settings

@@ -18,8 +18,9 @@ def start_session(user_id: int) -> str:
     session.clear()  # never carry anything over from before the login (fixation)
     session.permanent = True
     session["user_id"] = user_id
-    session["csrf_token"] = secrets.token_urlsafe(32)
-    return session["csrf_token"]  # type: ignore[no-any-return]
+    token = secrets.token_urlsafe(32)
+    session["csrf_token"] = token
+    return token
 
 
 def end_session() -> None:

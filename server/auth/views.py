@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from server.auth.guards import csrf_token, current_user_id, end_session, require_user, start_session
@@ -48,7 +49,7 @@ def _session_answer(user: User, token: str) -> dict[str, object]:
 
 
 @blueprint.post("/api/v1/session")
-def log_in() -> object:
+def log_in() -> ResponseReturnValue:
     """Check the password and start a session."""
     enforce_rate_limit("login", current_settings().login_rate_limit)
     body = parse_body(LoginRequest)
@@ -59,7 +60,7 @@ def log_in() -> object:
 
 
 @blueprint.get("/api/v1/session")
-def show_session() -> object:
+def show_session() -> ResponseReturnValue:
     """The current session (for pages that need the CSRF token)."""
     user = get_session().get(User, current_user_id())
     token = csrf_token()
@@ -70,7 +71,7 @@ def show_session() -> object:
 
 
 @blueprint.delete("/api/v1/session")
-def log_out() -> object:
+def log_out() -> ResponseReturnValue:
     """End the session."""
     require_user()
     end_session()

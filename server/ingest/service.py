@@ -88,10 +88,10 @@ def store_snapshot(database: Database, connector_id: str, user_id: int,
             cursor = connection.connection.cursor()
             cursor.execute(sql.insert_snapshot,
                            (user_id, connector_id, snapshot_id, taken_at, sql.time(now)))
-            snapshot_pk = cursor.fetchone()[0]
+            snapshot_pk = _returned_id(cursor)
             for account_values, positions, stop_orders in accounts:
                 cursor.execute(sql.insert_account, (snapshot_pk, *account_values))
-                account_pk = cursor.fetchone()[0]
+                account_pk = _returned_id(cursor)
                 if positions:
                     cursor.executemany(sql.insert_position,
                                        [(account_pk, *row) for row in positions])
@@ -107,6 +107,13 @@ def store_snapshot(database: Database, connector_id: str, user_id: int,
     return False
 
 
+def _returned_id(cursor: Any) -> int:
+    """The id an INSERT ... RETURNING id gave back."""
+    row = cursor.fetchone()
+    assert row is not None, "INSERT ... RETURNING id returned no row"
+    return int(row[0])
+
+
 def _already_stored(engine: Engine, user_id: int, snapshot_id: str) -> bool:
     sql = ingest_sql(engine.dialect.name)
     with engine.connect() as connection:
@@ -119,6 +126,7 @@ def latest_version_hint(provider: Any, fallback: str | None) -> str | None:
     if provider is None:
         return fallback
     try:
-        return provider() or fallback  # type: ignore[no-any-return]
+        version = provider()
     except Exception:  # a broken version source must not fail heartbeats
         return fallback
+    return str(version) if version else fallback

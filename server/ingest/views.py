@@ -8,6 +8,7 @@ from `VERACITY_LATEST_CONNECTOR_VERSION`.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from server.columns import iso_utc, utc_now
 from server.db import database
@@ -28,7 +29,7 @@ LATEST_VERSION_PROVIDER_KEY = "veracity_latest_connector_version"
 
 
 @blueprint.post("/api/v1/connector/heartbeat")
-def heartbeat() -> object:
+def heartbeat() -> ResponseReturnValue:
     """Record that the connector is alive and how its gateway is."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
     try:
@@ -52,7 +53,7 @@ def heartbeat() -> object:
 
 
 @blueprint.post("/api/v1/connector/snapshots")
-def snapshots() -> object:
+def snapshots() -> ResponseReturnValue:
     """Store a portfolio snapshot (idempotent by snapshot_id)."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
     engine = database().engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from server.auth.guards import require_user
 from server.columns import iso_utc, utc_now
@@ -25,7 +26,7 @@ blueprint = Blueprint("pairing", __name__)
 
 
 @blueprint.post("/api/v1/profile/ibkr/tokens")
-def issue_token() -> object:
+def issue_token() -> ResponseReturnValue:
     """A one-time pairing token for the logged-in user."""
     user_id = require_user()
     parse_body(EmptyBody, allow_empty=True)
@@ -35,7 +36,7 @@ def issue_token() -> object:
 
 
 @blueprint.post("/api/v1/connector/exchange")
-def exchange_token() -> object:
+def exchange_token() -> ResponseReturnValue:
     """Redeem a one-time token for a connector key."""
     settings = current_settings()
     enforce_rate_limit("exchange", settings.exchange_rate_limit)
@@ -49,7 +50,7 @@ def exchange_token() -> object:
 
 
 @blueprint.get("/api/v1/profile/ibkr/connectors")
-def list_connectors() -> object:
+def list_connectors() -> ResponseReturnValue:
     """The user's connectors with their status."""
     user_id = require_user()
     return jsonify(connectors=service.list_connectors(
@@ -57,7 +58,7 @@ def list_connectors() -> object:
 
 
 @blueprint.post("/api/v1/profile/ibkr/connectors/<connector_id>/revoke")
-def revoke_connector(connector_id: str) -> object:
+def revoke_connector(connector_id: str) -> ResponseReturnValue:
     """Revoke a connector; its key fails from its next request on."""
     user_id = require_user()
     parse_body(EmptyBody, allow_empty=True)

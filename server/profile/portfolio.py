@@ -105,10 +105,11 @@ def build_portfolio(session: Session, user_id: int, history_days: int,
     pks = [account.id for account in accounts]
     positions = _children(session, Position, pks)
     orders = _children(session, StopOrder, pks)
-    snapshot_ids = dict(session.execute(
-        select(Snapshot.id, Snapshot.snapshot_id)
-        .where(Snapshot.id.in_({account.snapshot_pk for account in accounts}))).all()) if (
-        accounts) else {}
+    snapshot_ids: dict[int, str] = {}
+    if accounts:
+        rows = session.execute(select(Snapshot.id, Snapshot.snapshot_id).where(
+            Snapshot.id.in_({account.snapshot_pk for account in accounts})))
+        snapshot_ids = {row.id: row.snapshot_id for row in rows}
     totals: dict[str, Decimal] = defaultdict(Decimal)
     answer_accounts = []
     for account in accounts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from server.auth.guards import require_user
 from server.columns import utc_now
@@ -16,7 +17,7 @@ blueprint = Blueprint("profile", __name__)
 
 
 @blueprint.get("/api/v1/profile/ibkr/portfolio")
-def portfolio() -> object:
+def portfolio() -> ResponseReturnValue:
     """The user's current portfolio and its value history."""
     user_id = require_user()
     return jsonify(build_portfolio(get_session(), user_id, current_settings().history_days,
