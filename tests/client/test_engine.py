@@ -220,22 +220,22 @@ def test_snapshots_taken_while_veracity_is_down_arrive_later_in_order(small_book
         engine.step()
         live.stop()
         taken = []
-        for price in (12, 13, 14):
+        for price in (12, 13):
             small_book.control.set_prices({9001: price})
             clock.advance(120)
             engine.step()
             assert engine.status.state is ConnectorState.VERACITY_UNREACHABLE
             taken.append(engine.outbox.oldest(10)[-1].snapshot_id)
-        assert engine.outbox.count() == 3
+        assert engine.outbox.count() == 2
         live.start()
         clock.advance(120)
         engine.step()
         assert engine.outbox.count() == 0
         assert engine.status.state is ConnectorState.SYNCING
-        assert engine.counters.snapshots_delivered == 4
+        assert engine.counters.snapshots_delivered == 3
         history = live.login(email).get(live.url("/api/v1/profile/ibkr/portfolio"),
                                         timeout=10).json()["value_history"]
-        assert len(history[0]["points"]) >= 4
+        assert len(history[0]["points"]) >= 3
         for snapshot_id in taken:  # each one is stored: resending it is a duplicate
             body = {"snapshot_id": snapshot_id, "taken_at": "2020-01-01T00:00:00+00:00",
                     "accounts": []}

@@ -31,6 +31,8 @@ def test_pair_then_sync_once_makes_the_server_portfolio_equal_the_gateway(
     assert sorted(len(account["positions"]) for account in reported.values()) == [10, 16, 250]
     counters = gateway_process.control.requests()
     assert counters["refused_429"] == 0
+    pages = counters["endpoints"]["/portfolio/{accountId}/positions/{pageId}"]["accepted"]
+    assert pages == 3 + 1 + 1  # 250 positions = pages 0-2; a page shorter than 100 is the last
 
     doctor = connector("doctor")
     assert doctor.returncode == 0, doctor.stdout
