@@ -31,6 +31,7 @@ def main() -> int:
         level = "INFO"  # the tray shows the settings problem itself
     # A windowed build has no stdout/stderr: everything goes to the log file.
     configure_logging(folders.log_dir, level, to_stderr=False)
+    _dump_threads_on_sigusr1()
     try:
         return _run(folders)
     except Exception:
@@ -89,6 +90,19 @@ def _run(folders: object) -> int:
         return EXIT_OK
     finally:
         instance.release()
+
+
+def _dump_threads_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` prints every thread's stack to stderr (when there is one): for hangs."""
+    import contextlib
+    import faulthandler
+    import signal
+
+    sigusr1 = getattr(signal, "SIGUSR1", None)
+    if sigusr1 is not None and sys.stderr is not None:
+        # A stderr without a file descriptor (some windowed hosts) cannot take the dump.
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            faulthandler.register(sigusr1, all_threads=True)
 
 
 def _run_velopack_hooks() -> None:

@@ -18,6 +18,7 @@ from client.tray.controller import TrayController
 from client.tray.icons import icon_for_state
 from client.tray.menu import Menu, build_menu, to_pystray_menu
 from client.tray.presentation import Notification, notification_for_change, tooltip
+from client.tray.xorg_thread import XorgIconThread, is_xorg_icon
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class TrayApp:
         self._lock = threading.Lock()
         self._shown: ConnectorStatus | None = None
         self._notified_for: ConnectorStatus | None = None
+        self._icon_thread: XorgIconThread | None = None  # set on X, where it is needed
         status = controller.slot.status
         self.icon = pystray_module.Icon(
             ICON_NAME, icon=icon_for_state(status.state, ICON_SIZE), title=tooltip(status),
@@ -51,6 +53,14 @@ class TrayApp:
 
     def show_status(self, status: ConnectorStatus) -> None:
         """Make icon, tooltip and menu show `status` (called on the engine's thread)."""
+        if self._icon_thread is not None:
+            # X: never call pystray from this thread (see xorg_thread.py); queue it instead.
+            self._icon_thread.submit(lambda: self._apply_status(status))
+        else:
+            self._apply_status(status)
+        self.controller.status_changed()
+
+    def _apply_status(self, status: ConnectorStatus) -> None:
         with self._lock:
             previous = self._shown
             self._shown = status
@@ -64,11 +74,13 @@ class TrayApp:
             self._notified_for = status
         if notification is not None:
             self.notify(notification)
-        self.controller.status_changed()
 
     def _setup(self, icon: Any) -> None:
-        icon.visible = True
-        _let_xorg_icon_receive_clicks(icon)
+        if is_xorg_icon(icon):
+            self._icon_thread = XorgIconThread(icon)
+            self._icon_thread.submit(lambda: self._show_icon(icon))
+        else:
+            self._show_icon(icon)
         self.controller.slot.subscribe(self.show_status)
         self.controller.slot.start()
         self.show_status(self.controller.slot.status)
@@ -79,7 +91,11 @@ class TrayApp:
         """Run until Quit (blocks the calling thread, which must be the main thread)."""
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, self._quit_on_signal)
-        self.icon.run(setup=self._setup)
+        try:
+            self.icon.run(setup=self._setup)
+        finally:
+            if self._icon_thread is not None:
+                self._icon_thread.close()
 
     def _quit_on_signal(self, signal_number: int, _frame: object) -> None:
         # Log-off, `kill` or Ctrl-C: quit like the menu's Quit, so a gateway we started is not
@@ -88,9 +104,16 @@ class TrayApp:
         logger.info("signal %s: quitting", signal_number)
         threading.Thread(target=self.controller.quit, name="quit", daemon=True).start()
 
+    def _show_icon(self, icon: Any) -> None:
+        icon.visible = True
+        _let_xorg_icon_receive_clicks(icon)
+
     def stop(self) -> None:
         """Take the icon away and end `run()`."""
-        self.icon.stop()
+        if self._icon_thread is not None:
+            self._icon_thread.submit(self.icon.stop)
+        else:
+            self.icon.stop()
 
 
 def _let_xorg_icon_receive_clicks(icon: Any) -> None:
@@ -100,7 +123,7 @@ def _let_xorg_icon_receive_clicks(icon: Any) -> None:
     the mask the click handler, which opens the status window, is never called.)
     """
     window = getattr(icon, "_window", None)
-    if window is None or type(icon).__module__ != "pystray._xorg":
+    if window is None or not is_xorg_icon(icon):
         return
     try:
         from Xlib import X

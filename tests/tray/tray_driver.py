@@ -155,6 +155,9 @@ class TrayAppProcess:
             else:
                 last = f"state {self.state()}, icon window {window}"
             time.sleep(0.2)
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)  # the app dumps its threads' stacks
+            time.sleep(1)
         raise AssertionError(f"the tray never showed {state.value} ({last})\n"
                              f"{self.diagnostics()}")
 
