@@ -85,6 +85,7 @@ class TrayApp:
         self.controller.slot.start()
         self.show_status(self.controller.slot.status)
         self.controller.run_follower()
+        self.controller.run_update_checks()
         logger.info("tray icon shown")
 
     def run(self) -> None:

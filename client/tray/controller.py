@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 GATEWAY_LOG_NAME = "gateway.log"
 MOVE_PORT_ANSWER = "move"
+UPDATE_CHECK_FIRST_S = 120.0  # not at start-up: let the connector settle first
+UPDATE_CHECK_EVERY_S = 24 * 3600.0
 GATEWAY_EARLY_EXIT_S = 3.0  # IBKR's gateway takes longer than this to fail on a bad setup
 
 
@@ -73,7 +75,7 @@ class TrayController:
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tray-work")
         self._launcher: GatewayLauncher | None = None
         self._update: AvailableUpdate | None = None
-        self._stop = threading.Event()
+        self.stop_event = threading.Event()
         self.settings = self._load_settings()
         self.follower = ConfFollower(self._conf_path, self._apply_listen_settings)
 
@@ -374,7 +376,7 @@ class TrayController:
 
     def quit(self) -> None:
         """Stop everything we started, then leave the tray."""
-        self._stop.set()
+        self.stop_event.set()
         launcher = self._launcher
         if launcher is not None:
             launcher.stop()  # a gateway we started has no window: do not leave it behind
@@ -383,9 +385,24 @@ class TrayController:
         self.dialogs.stop()
         self._on_quit()
 
+    def run_update_checks(self, first_after_s: float = UPDATE_CHECK_FIRST_S,
+                          every_s: float = UPDATE_CHECK_EVERY_S) -> threading.Thread:
+        """Check for updates quietly (a notification only if there is one), until quit."""
+        def loop() -> None:
+            wait = first_after_s
+            while not self.stop_event.wait(wait):
+                wait = every_s
+                try:
+                    self._check_for_updates(quiet=True)
+                except Exception:
+                    logger.exception("the background update check failed")
+        thread = threading.Thread(target=loop, name="update-checks", daemon=True)
+        thread.start()
+        return thread
+
     def run_follower(self, interval_s: float = 5.0) -> threading.Thread:
         """Follow conf.yaml in a daemon thread until quit."""
-        thread = threading.Thread(target=self.follower.run, args=(self._stop, interval_s),
+        thread = threading.Thread(target=self.follower.run, args=(self.stop_event, interval_s),
                                   name="conf-follower", daemon=True)
         thread.start()
         return thread

@@ -38,6 +38,7 @@ def _try_lock(stream: IO[bytes]) -> bool:
     if sys.platform == "win32":
         import msvcrt
 
+        stream.seek(0)  # everyone locks the same first byte, wherever the file ends
         try:
             msvcrt.locking(stream.fileno(), msvcrt.LK_NBLCK, 1)
         except OSError:

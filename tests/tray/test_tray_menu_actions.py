@@ -307,3 +307,17 @@ def test_a_gateway_that_exits_at_once_is_reported_with_its_own_words(
     text = tray.driver.on_tk(lambda: message.text_label.cget("text"))
     assert "exited with code 127" in text and "java: not found" in text
     assert "Start gateway" in tray.menu.labels()
+
+
+def test_background_update_checks_notify_and_offer_the_install(
+        tray_factory: Callable[..., Tray], release_server: Any) -> None:
+    tray = tray_factory(release_server.base_url)
+    thread = tray.controller.run_update_checks(first_after_s=0, every_s=3600)
+    deadline = time.monotonic() + 30
+    while "Install update 9.9.9" not in tray.menu.labels():
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.1)
+    assert tray.notifications[-1].title.endswith("update available")
+    assert tray.controller.dialogs.current("question") is None  # quiet: no window pops up
+    tray.controller.stop_event.set()
+    thread.join(5)
