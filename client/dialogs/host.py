@@ -64,6 +64,8 @@ class DialogHost:
             self._ready.set()
             return
         root.withdraw()  # only the dialogs (Toplevels) are ever seen
+        # Tk prints callback errors to stderr, which a windowed build does not have: log them.
+        root.report_callback_exception = self._log_callback_error
         self._root = root
         self._ready.set()
         root.after(_POLL_MS, self._drain)
@@ -73,6 +75,11 @@ class DialogHost:
         root.destroy()
         del root
         self._fail_pending()
+
+    @staticmethod
+    def _log_callback_error(kind: type[BaseException], error: BaseException,
+                            trace: Any) -> None:
+        logger.error("a dialog callback failed", exc_info=(kind, error, trace))
 
     def _drain(self) -> None:
         root = self._root

@@ -31,6 +31,7 @@ def main() -> int:
         level = "INFO"  # the tray shows the settings problem itself
     # A windowed build has no stdout/stderr: everything goes to the log file.
     configure_logging(folders.log_dir, level, to_stderr=False)
+    _log_uncaught_thread_errors()
     _dump_threads_on_sigusr1()
     try:
         return _run(folders)
@@ -90,6 +91,17 @@ def _run(folders: object) -> int:
         return EXIT_OK
     finally:
         instance.release()
+
+
+def _log_uncaught_thread_errors() -> None:
+    """A windowed build has no stderr for Python's default report: put it in the log."""
+    import threading
+
+    def log_it(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread else "?"
+        logger.error("thread %s failed", name, exc_info=args.exc_value or True)
+
+    threading.excepthook = log_it
 
 
 def _dump_threads_on_sigusr1() -> None:
