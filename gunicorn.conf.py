@@ -9,7 +9,6 @@ database connections after the fork).
 
 import multiprocessing
 import os
-import sys
 
 wsgi_app = "server.app:create_app()"
 bind = [os.environ.get("VERACITY_BIND", "127.0.0.1:8000")]
@@ -27,12 +26,3 @@ accesslog = os.environ.get("VERACITY_ACCESS_LOG") or None
 limit_request_field_size = 16 * 1024
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-
-def post_worker_init(worker: object) -> None:
-    """Hand the GIL over sooner than Python's default 5 ms.
-
-    A request thread that finishes a database call must win the GIL back before it can commit
-    and release SQLite's write lock; with the default interval, threads busy validating other
-    requests keep it for up to 5 ms each time, and every other writer waits behind them.
-    """
-    sys.setswitchinterval(0.0005)

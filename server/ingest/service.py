@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
@@ -40,33 +39,36 @@ def connector_key_hash(authorization: str | None) -> str:
     return secret_hash(key)
 
 
-def active_connector(engine: Engine, key_hash: str) -> tuple[str, int]:
+def active_connector(database: Database, connection: Any, key_hash: str) -> tuple[str, int]:
     """(connector id, user id) of the unrevoked connector with this key; InvalidKey otherwise."""
-    sql = ingest_sql(engine.dialect.name)
-    with engine.connect() as connection:
-        row = connection.exec_driver_sql(sql.active_connector, (key_hash,)).first()
+    sql = ingest_sql(database.engine.dialect.name)
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql.active_connector, (key_hash,))
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
     if row is None:
         raise InvalidKey()
     return row[0], row[1]
 
 
-def record_heartbeat(database: Database, key_hash: str, heartbeat: HeartbeatRequest,
-                     now: datetime) -> None:
+def record_heartbeat(database: Database, connection: Any, key_hash: str,
+                     heartbeat: HeartbeatRequest, now: datetime) -> None:
     """Update the connector's liveness and gateway report; InvalidKey if unknown or revoked."""
     sql = ingest_sql(database.engine.dialect.name)
     gateway = heartbeat.gateway
     parameters = (sql.time(now), heartbeat.connector_version, heartbeat.uptime_s,
                   sql.time(heartbeat.last_snapshot_at), gateway.state, gateway.message,
                   gateway.port, key_hash)
-    with database.write_transaction() as connection:
-        cursor = connection.connection.cursor()
+    with database.write_transaction(connection) as cursor:
         cursor.execute(sql.heartbeat, parameters)
         updated = cursor.rowcount
     if updated != 1:
         raise InvalidKey()
 
 
-def store_snapshot(database: Database, connector_id: str, user_id: int,
+def store_snapshot(database: Database, connection: Any, connector_id: str, user_id: int,
                    snapshot: SnapshotRequest, now: datetime) -> bool:
     """Store `snapshot` for the user; returns True when it was already stored (a replay)."""
     if snapshot.taken_at > now + MAX_CLOCK_SKEW:
@@ -84,8 +86,7 @@ def store_snapshot(database: Database, connector_id: str, user_id: int,
                 for account in snapshot.accounts]
     duplicate_errors = (IntegrityError, database.engine.dialect.loaded_dbapi.IntegrityError)
     try:
-        with database.write_transaction() as connection:
-            cursor = connection.connection.cursor()
+        with database.write_transaction(connection) as cursor:
             cursor.execute(sql.insert_snapshot,
                            (user_id, connector_id, snapshot_id, taken_at, sql.time(now)))
             snapshot_pk = _returned_id(cursor)
@@ -101,7 +102,7 @@ def store_snapshot(database: Database, connector_id: str, user_id: int,
             cursor.execute(sql.advance_last_snapshot, (taken_at, connector_id, taken_at))
     except duplicate_errors:
         # The unique (user_id, snapshot_id) refused a replay (possibly one racing this one).
-        if _already_stored(database.engine, user_id, snapshot_id):
+        if _already_stored(database, connection, user_id, snapshot_id):
             return True
         raise
     return False
@@ -114,11 +115,17 @@ def _returned_id(cursor: Any) -> int:
     return int(row[0])
 
 
-def _already_stored(engine: Engine, user_id: int, snapshot_id: str) -> bool:
-    sql = ingest_sql(engine.dialect.name)
-    with engine.connect() as connection:
-        return connection.exec_driver_sql(sql.snapshot_exists,
-                                          (user_id, snapshot_id)).first() is not None
+def _already_stored(database: Database, connection: Any, user_id: int,
+                    snapshot_id: str) -> bool:
+    sql = ingest_sql(database.engine.dialect.name)
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql.snapshot_exists, (user_id, snapshot_id))
+        found = cursor.fetchone() is not None
+    finally:
+        cursor.close()
+    connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
+    return found
 
 
 def latest_version_hint(provider: Any, fallback: str | None) -> str | None:

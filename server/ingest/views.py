@@ -32,15 +32,17 @@ LATEST_VERSION_PROVIDER_KEY = "veracity_latest_connector_version"
 def heartbeat() -> ResponseReturnValue:
     """Record that the connector is alive and how its gateway is."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
-    try:
-        body = parse_body(HeartbeatRequest)
-    except ApiError:
-        # The happy path checks the key inside its one UPDATE; a bad body from a bad key must
-        # still say invalid_key, so the key is looked up here, on the error path only.
-        service.active_connector(database().engine, key_hash)
-        raise
-    now = utc_now()
-    service.record_heartbeat(database(), key_hash, body, now)
+    db = database()
+    with db.raw_connection() as connection:
+        try:
+            body = parse_body(HeartbeatRequest)
+        except ApiError:
+            # The happy path checks the key inside its one UPDATE; a bad body from a bad key
+            # must still say invalid_key, so the key is looked up here, on the error path only.
+            service.active_connector(db, connection, key_hash)
+            raise
+        now = utc_now()
+        service.record_heartbeat(db, connection, key_hash, body, now)
     settings = current_settings()
     return jsonify(
         server_time=iso_utc(now),
@@ -56,10 +58,12 @@ def heartbeat() -> ResponseReturnValue:
 def snapshots() -> ResponseReturnValue:
     """Store a portfolio snapshot (idempotent by snapshot_id)."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
-    engine = database().engine
-    connector_id, user_id = service.active_connector(engine, key_hash)
-    body = parse_body(SnapshotRequest)
-    duplicate = service.store_snapshot(database(), connector_id, user_id, body, utc_now())
+    db = database()
+    with db.raw_connection() as connection:
+        connector_id, user_id = service.active_connector(db, connection, key_hash)
+        body = parse_body(SnapshotRequest)
+        duplicate = service.store_snapshot(db, connection, connector_id, user_id, body,
+                                           utc_now())
     return jsonify(snapshot_id=str(body.snapshot_id), duplicate=duplicate), (
         200 if duplicate else 201)
 
