@@ -21,15 +21,21 @@ from client.status_file import read_status
 from tests.tray.tray_driver import DockedCapture, mean_difference, running_tray_app
 from tests.tray.x_server import ARTEFACTS, XServer
 
-pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(600)]
 
 EMAIL = "tray-user@example.com"
+# One small account keeps each snapshot short (IBKR's pacing makes a 3-account, 276-position
+# snapshot take ~20 s), so state changes show up within a few engine steps.
+SMALL_BOOK = [{"account_id": "U7654321", "base_currency": "USD", "cash": {"USD": 1000},
+               "positions": [{"conid": 265598, "ticker": "AAPL", "quantity": 10,
+                              "average_price": 150, "market_price": 190}]}]
 
 
 def test_the_docked_icon_follows_the_engine_through_its_states(
         tray_host: XServer, live_server: Any, gateway_sim_factory: Callable[..., Any],
         tmp_path: Path) -> None:
     gateway = gateway_sim_factory(idle_timeout_s=600)
+    gateway.control.set_accounts(SMALL_BOOK)
     live_server.create_user(EMAIL)
     env = {"VERACITY_URL": live_server.base_url, "IBKR_GATEWAY_URL": gateway.base_url,
            "IBKR_CONNECTOR_TICKLE_INTERVAL_S": "1.5",

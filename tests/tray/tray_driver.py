@@ -127,7 +127,7 @@ class TrayAppProcess:
         ids = result.stdout.split()
         return ids[0] if ids else None
 
-    def wait_for_docked_state(self, state: ConnectorState, timeout_s: float = 60.0) -> (
+    def wait_for_docked_state(self, state: ConnectorState, timeout_s: float = 120.0) -> (
             DockedCapture):
         """Wait until the engine is in `state` AND the docked icon shows it; capture it."""
         deadline = time.monotonic() + timeout_s
