@@ -7,8 +7,9 @@ caller in a penalty box for 10-15 minutes, so the pacer stays well inside them:
 
 * requests are *reserved* in order under a lock (a slot = the earliest time that respects the
   global spacing, the endpoint's spacing and any back-off), then the caller waits for its slot;
-* the gateway measures spacing on arrival, and arrival jitters by network latency, so every
-  interval gets a safety margin;
+* the gateway counts a request when it handles it, which can be well after we sent it (a new
+  TLS connection, a busy machine): so the spacing also counts from each answer (`completed`),
+  and every interval gets a safety margin;
 * the per-endpoint reservations and the back-off are persisted (a small JSON file in the data
   folder) and re-read before each rate-limited call, so that several processes on the machine
   (the tray, `sync --once`, `doctor`) do not add up to a 429 on those endpoints (the global
@@ -124,6 +125,23 @@ class Pacer:
             # A 429 elsewhere may have pushed the back-off past our slot while we waited.
             with self._lock:
                 slot = max(slot, self._blocked_until)
+
+    def completed(self, path: str) -> None:
+        """Record that a request to `path` got its answer: the spacing counts from here.
+
+        The gateway counts a request when it handles it, somewhere between our sending and its
+        answer. A slow first request (a new TLS connection, a busy machine) would otherwise be
+        counted late and the next one, sent on schedule, too soon after it. Counting from the
+        answer keeps the spacing at the gateway whatever the latency.
+        """
+        limit = self.limit_for(path)
+        with self._lock:
+            now = self._clock()
+            self._next_global = max(self._next_global, now + self._global_spacing_s)
+            if limit is not None:
+                self._next_by_endpoint[limit.name] = max(
+                    self._next_by_endpoint.get(limit.name, 0.0), now + self.spacing_for(limit))
+                self._save_locked()
 
     def seconds_until_free(self) -> float:
         """How long any request would have to wait for the back-off to end (0 if none)."""

@@ -136,11 +136,19 @@ class GatewayTransport:
                 json_body: Any = None) -> Any:
         """Send one paced request to `/v1/api{path}`; return the parsed JSON body."""
         self.pacer.acquire(path)
-        url = f"{self.address.base_url}{API_PREFIX}{path}"
         self.request_count += 1
         try:
-            response = self._session.request(method, url, params=params, json=json_body,
-                                             timeout=self.timeout_s)
+            response = self._send(method, f"{self.address.base_url}{API_PREFIX}{path}", params,
+                                  json_body)
+        finally:
+            self.pacer.completed(path)
+        return self._interpret(method, path, response)
+
+    def _send(self, method: str, url: str, params: dict[str, Any] | None,
+              json_body: Any) -> requests.Response:
+        try:
+            return self._session.request(method, url, params=params, json=json_body,
+                                         timeout=self.timeout_s)
         except requests.exceptions.SSLError as error:
             raise GatewayUnreachable(
                 f"TLS to the gateway at {self.address.base_url} failed "
@@ -157,7 +165,6 @@ class GatewayTransport:
         except requests.exceptions.RequestException as error:
             raise GatewayUnreachable(
                 f"request to the gateway failed: {error.__class__.__name__}") from None
-        return self._interpret(method, path, response)
 
     def _interpret(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code

@@ -98,3 +98,13 @@ def test_a_reservation_by_another_running_process_is_respected(tmp_path):
     doctor_slot = short_lived.reserve("/tickle")
     engine_slot = long_running.reserve("/tickle")  # must see the doctor's tickle
     assert engine_slot - doctor_slot > 1.0
+
+
+def test_spacing_counts_from_the_answer_when_a_request_was_slow():
+    clock = FakeClock()
+    pacer = make_pacer(clock)
+    first = pacer.reserve("/iserver/account/orders")
+    clock.now = first + 3.0  # a slow answer: the gateway may have counted it only now
+    pacer.completed("/iserver/account/orders")
+    second = pacer.reserve("/iserver/account/orders")
+    assert second - (first + 3.0) > 5.0

@@ -40,6 +40,8 @@ def test_compressed_demo_run_stays_within_every_gateway_limit(connector, veracit
     print(json.dumps(counters, indent=2))
     assert counters["refused_429"] == 0, counters
     assert counters["penalty_boxes"] == 0, counters  # the global 10/s was never exceeded
+    assert counters.get("peak_per_second", 0) <= 10, counters
+    assert counters.get("violations", []) == [], counters
     for endpoint, stats in counters["endpoints"].items():
         assert stats["refused_429"] == 0, endpoint
         limit = stats["limit_min_interval_s"]
