@@ -124,3 +124,17 @@ def wait_until_gone(server: XServer, name: str, timeout_s: float = 30.0) -> None
     while server.window_ids(name):
         assert time.monotonic() < deadline, f"a window named like {name!r} stayed open"
         time.sleep(0.1)
+
+
+def test_a_setup_problem_shows_the_error_icon(tray_host: XServer, tmp_path: Path) -> None:
+    from tests.support.processes import free_port
+
+    # The person chose the OS credential store, and this machine has none that works.
+    env = {"VERACITY_URL": f"http://127.0.0.1:{free_port()}",
+           "IBKR_GATEWAY_URL": f"https://127.0.0.1:{free_port()}",
+           "IBKR_CONNECTOR_KEY_STORE": "keyring",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    with running_tray_app(tray_host, tmp_path / "home", env) as app:
+        capture = app.wait_for_docked_state(ConnectorState.ERROR)
+        assert "Error - last sync never" in capture.tooltip
+        assert app.stop() == 0

@@ -77,8 +77,8 @@ class TrayAppProcess:
         self.server = server
         self.home = home
         # PYTHONFAULTHANDLER: a hung app dumps every thread's stack on SIGABRT (see stop()).
-        self.env = server.env(PYSTRAY_BACKEND="xorg", IBKR_CONNECTOR_HOME=str(home),
-                              IBKR_CONNECTOR_KEY_STORE="file", PYTHONFAULTHANDLER="1", **env)
+        self.env = {**server.env(), "PYSTRAY_BACKEND": "xorg", "IBKR_CONNECTOR_HOME": str(home),
+                    "IBKR_CONNECTOR_KEY_STORE": "file", "PYTHONFAULTHANDLER": "1", **env}
         for name in ("IBKR_CONNECTOR_CONFIG_DIR", "IBKR_CONNECTOR_DATA_DIR",
                      "IBKR_CONNECTOR_LOG_DIR", "VERACITY_CONNECTOR_KEY"):
             self.env.pop(name, None)

@@ -64,6 +64,10 @@ class XServer:
 def running_xvfb() -> Iterator[XServer]:
     """Start Xvfb on a free display number; always stop it."""
     xvfb = require_executable("Xvfb", "xvfb")
+    # The tests drive and photograph the screen with these: check them up front.
+    require_executable("xdotool", "xdotool")
+    require_executable("import", "imagemagick")
+    require_executable("xwininfo", "x11-utils")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         [str(xvfb), "-displayfd", str(write_end), "-screen", "0",
