@@ -136,8 +136,13 @@ def test_a_large_portfolio_fits_the_default_body_limit(world: World) -> None:
     assert _count(world, Position) == 4000
 
 
-def test_two_copies_racing_are_stored_once(tmp_path: Path) -> None:
-    with start_live_server(tmp_path, workers=3) as server:
+@pytest.mark.parametrize("database_kind", ["sqlite", pytest.param("postgresql",
+                                                                   marks=pytest.mark.postgres)])
+def test_two_copies_racing_are_stored_once(database_kind: str, tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
+    database_url = (request.getfixturevalue("postgres_database_url")
+                    if database_kind == "postgresql" else None)
+    with start_live_server(tmp_path, database_url=database_url, workers=3) as server:
         server.create_user("race@example.com")
         _, key = server.pair("race@example.com")
         body = snapshot_body(positions=20, stop_orders=5, snapshot_id=str(uuid.uuid4()))
