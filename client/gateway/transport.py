@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import ssl
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -67,9 +68,20 @@ class _LoopbackGatewayAdapter(HTTPAdapter):
     """Transport adapter whose HTTPS pools are the quiet loopback ones."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        # One TLS context for every connection. Without it, urllib3 builds a context per new
+        # connection and loads the system's CA bundle into it (~80 ms of CPU each) although
+        # nothing is verified on loopback; the gateway closes connections often.
+        kwargs["ssl_context"] = _unverified_loopback_context()
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": HTTPConnectionPool, "https": _QuietLoopbackHTTPSPool}
+
+
+def _unverified_loopback_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # self-signed gateway certificate, loopback only
+    return context
 
 
 @dataclass(frozen=True)
