@@ -167,6 +167,10 @@ def _build_engine(settings: Settings, folders: Folders, *, write_status_file: bo
 
 def command_run(args: argparse.Namespace, settings: Settings, folders: Folders) -> ExitCode:
     """Run headless until Ctrl-C or SIGTERM, then stop cleanly."""
+    if not settings.veracity_url:
+        # The tray can ask for it; headless, nothing could ever be sent.
+        raise CommandError("Veracity's address is not set: set VERACITY_URL (or veracity_url "
+                           "in settings.json).", ExitCode.CONFIGURATION)
     engine = _build_engine(settings, folders, write_status_file=True)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

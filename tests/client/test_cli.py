@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,29 @@ def test_doctor_checks_the_gateway_folder_and_port_match(cli, simulator, tmp_pat
     assert "[OK  ] gateway folder:" in out
     assert f"listenPort {simulator.server.port + 1}" in out  # conf.yaml and settings differ
     assert "[OK  ] gateway session: reachable and logged in" in out
+
+
+def test_run_without_a_veracity_url_fails_fast(cli):
+    result = cli("run", env={"VERACITY_URL": ""})
+    assert result.returncode == ExitCode.CONFIGURATION and "VERACITY_URL" in result.stdout
+
+
+def test_run_stops_cleanly_on_sigterm_and_status_says_so(cli):
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("VERACITY_", "IBKR_"))}
+    env.update({"IBKR_CONNECTOR_HOME": str(cli.home), "IBKR_CONNECTOR_KEY_STORE": "file",
+                "VERACITY_URL": f"http://127.0.0.1:{free_port()}",
+                "IBKR_GATEWAY_URL": f"https://127.0.0.1:{free_port()}"})
+    process = subprocess.Popen([sys.executable, "-m", "client", "run"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    status_file = cli.home / "data" / "status.json"
+    deadline = time.monotonic() + 30
+    while not status_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert json.loads(cli("status", "--json").stdout)["engine_running"] is True
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "connector stopped" in output
+    report = json.loads(cli("status", "--json").stdout)
+    assert report["engine_running"] is False and report["state"] == "needs_token"
