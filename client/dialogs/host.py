@@ -8,6 +8,7 @@ started on first use, so the tray costs nothing while no dialog was ever opened.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -19,9 +20,10 @@ from typing import Any, TypeVar
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# How often the Tk thread looks for work from other threads. Tk has no thread-safe wake-up
-# call, so it polls; 100 ms feels instant to a person and costs nothing measurable.
-_POLL_MS = 100
+# Work is handed over through a queue. Callers wake the Tk thread with `after(0, ...)`, which
+# tkinter forwards to the Tk thread when Tcl is built with threads (python.org's builds are);
+# where that is refused, a slow poll still picks the work up.
+_FALLBACK_POLL_MS = 1000
 
 
 class DialogHostStopped(RuntimeError):
@@ -68,7 +70,7 @@ class DialogHost:
         root.report_callback_exception = self._log_callback_error
         self._root = root
         self._ready.set()
-        root.after(_POLL_MS, self._drain)
+        root.after(_FALLBACK_POLL_MS, self._poll)
         root.mainloop()
         self._dialogs.clear()
         self._root = None
@@ -81,17 +83,23 @@ class DialogHost:
                             trace: Any) -> None:
         logger.error("a dialog callback failed", exc_info=(kind, error, trace))
 
-    def _drain(self) -> None:
+    def _poll(self) -> None:
+        if self._drain() and self._root is not None:
+            self._root.after(_FALLBACK_POLL_MS, self._poll)
+
+    def _drain(self) -> bool:
+        """Run the queued work (on the Tk thread); False once asked to stop."""
         root = self._root
-        assert root is not None
+        if root is None:
+            return False
         while True:
             try:
                 item = self._work.get_nowait()
             except queue.Empty:
-                break
+                return True
             if item is None:
                 root.quit()
-                return
+                return False
             function, future = item
             if not future.set_running_or_notify_cancel():
                 continue
@@ -100,7 +108,14 @@ class DialogHost:
             except BaseException as error:
                 logger.exception("a dialog action failed")
                 future.set_exception(error)
-        root.after(_POLL_MS, self._drain)
+
+    def _wake(self) -> None:
+        root = self._root
+        if root is None:
+            return
+        # Not in its loop yet, or stopping: the poll catches up.
+        with contextlib.suppress(RuntimeError, tk.TclError):
+            root.after(0, self._drain)
 
     def _fail_pending(self) -> None:
         while True:
@@ -116,6 +131,7 @@ class DialogHost:
         self._ensure_started()
         future: Future[T] = Future()
         self._work.put((function, future))
+        self._wake()
         return future
 
     def run(self, function: Callable[[tk.Tk], T], timeout_s: float = 30.0) -> T:
@@ -159,4 +175,5 @@ class DialogHost:
         if thread is None:
             return
         self._work.put(None)
+        self._wake()
         thread.join(timeout_s)

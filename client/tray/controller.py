@@ -262,7 +262,9 @@ class TrayController:
         launcher = self._launcher
         if launcher is not None and launcher.is_running():
             launcher.restart()  # the running gateway still listens on the old port
-        self.slot.restart()
+        # Queued, not now: stopping the old engine can wait for its current request, and the
+        # gateway should not wait for that.
+        self.background(self.slot.restart)
 
     def set_gateway_folder(self) -> None:
         """The folder dialog; a valid folder is saved and followed."""
