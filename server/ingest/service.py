@@ -93,12 +93,8 @@ def store_snapshot(database: Database, connection: Any, connector_id: str, user_
             for account_values, positions, stop_orders in accounts:
                 cursor.execute(sql.insert_account, (snapshot_pk, *account_values))
                 account_pk = _returned_id(cursor)
-                if positions:
-                    cursor.executemany(sql.insert_position,
-                                       [(account_pk, *row) for row in positions])
-                if stop_orders:
-                    cursor.executemany(sql.insert_stop_order,
-                                       [(account_pk, *row) for row in stop_orders])
+                sql.insert_positions.run(cursor, account_pk, positions)
+                sql.insert_stop_orders.run(cursor, account_pk, stop_orders)
             cursor.execute(sql.advance_last_snapshot, (taken_at, connector_id, taken_at))
     except duplicate_errors:
         # The unique (user_id, snapshot_id) refused a replay (possibly one racing this one).

@@ -129,11 +129,15 @@ def test_optional_fields_may_be_null_or_absent(world: World) -> None:
 
 
 def test_a_large_portfolio_fits_the_default_body_limit(world: World) -> None:
-    # Eight accounts x 500 positions + 100 stop orders: about 1.3 MB of JSON.
-    body = snapshot_body(positions=500, stop_orders=100, accounts=8)
+    # Eight accounts x 520 positions + 100 stop orders: about 1.4 MB of JSON (and more rows per
+    # account than one multi-row INSERT takes, so the chunking is exercised too).
+    body = snapshot_body(positions=520, stop_orders=100, accounts=8)
     assert len(json.dumps(body)) > 1_200_000
     assert _post(world, body)[0] == 201
-    assert _count(world, Position) == 4000
+    assert _count(world, Position) == 8 * 520
+    portfolio = world.client.get("/api/v1/profile/ibkr/portfolio").get_json()
+    last = portfolio["accounts"][7]["positions"][519]
+    assert last == {**body["accounts"][7]["positions"][519], "risk": last["risk"]}
 
 
 @pytest.mark.parametrize("database_kind", ["sqlite", pytest.param("postgresql",
