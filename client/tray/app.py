@@ -36,6 +36,7 @@ class TrayApp:
         self._lock = threading.Lock()
         self._shown: ConnectorStatus | None = None
         self._notified_for: ConnectorStatus | None = None
+        self._latest: ConnectorStatus | None = None
         self._icon_thread: XorgIconThread | None = None  # set on X, where it is needed
         status = controller.slot.status
         self.icon = pystray_module.Icon(
@@ -53,27 +54,32 @@ class TrayApp:
 
     def show_status(self, status: ConnectorStatus) -> None:
         """Make icon, tooltip and menu show `status` (called on the engine's thread)."""
-        if self._icon_thread is not None:
-            # X: never call pystray from this thread (see xorg_thread.py); queue it instead.
-            self._icon_thread.submit(lambda: self._apply_status(status))
-        else:
-            self._apply_status(status)
-        self.controller.status_changed()
-
-    def _apply_status(self, status: ConnectorStatus) -> None:
         with self._lock:
-            previous = self._shown
-            self._shown = status
-            if previous is None or previous.state != status.state:
-                self.icon.icon = icon_for_state(status.state, ICON_SIZE)
-            title = tooltip(status)
-            if self.icon.title != title:
-                self.icon.title = title
-            self.icon.update_menu()
             notification = notification_for_change(self._notified_for, status)
             self._notified_for = status
+            self._latest = status
+        if self._icon_thread is not None:
+            # X: never call pystray from this thread (see xorg_thread.py); queue it instead.
+            # Only the newest status is drawn: a burst of changes becomes one update.
+            self._icon_thread.submit(self._draw_latest)
+        else:
+            self._draw_latest()
         if notification is not None:
             self.notify(notification)
+        self.controller.status_changed()
+
+    def _draw_latest(self) -> None:
+        with self._lock:
+            status = self._latest
+            previous, self._shown = self._shown, status
+        if status is None or status == previous:
+            return
+        if previous is None or previous.state != status.state:
+            self.icon.icon = icon_for_state(status.state, ICON_SIZE)
+        title = tooltip(status)
+        if self.icon.title != title:
+            self.icon.title = title
+        self.icon.update_menu()
 
     def _setup(self, icon: Any) -> None:
         if is_xorg_icon(icon):

@@ -27,6 +27,23 @@ def is_xorg_icon(icon: Any) -> bool:
     return type(icon).__module__ == "pystray._xorg"
 
 
+def _dock_once(icon: Any) -> None:
+    """Ask the tray to embed the icon only while it is not embedded.
+
+    pystray repeats the dock request on every image change. trayer re-embeds the window each
+    time, and two requests close together (revoked → needs_token arrive milliseconds apart)
+    left the tray empty in our tests. pystray already docks again on its own when the tray
+    host itself goes away (DestroyNotify), so one request per embedding is enough.
+    """
+    request_dock = icon._assert_docked
+
+    def assert_docked() -> None:
+        if icon._systray_manager is None:
+            request_dock()
+
+    icon._assert_docked = assert_docked
+
+
 class XorgIconThread:
     """Queues callables for the icon's X event thread and wakes it to run them."""
 
@@ -51,6 +68,7 @@ class XorgIconThread:
 
         # pystray looks handlers up per event, so this takes effect on the next message.
         icon._message_handlers[Xlib.X.ClientMessage] = on_client_message
+        _dock_once(icon)
 
     def submit(self, function: Callable[[], None]) -> None:
         """Run `function` on the X event thread soon; returns at once."""

@@ -155,6 +155,8 @@ class TrayAppProcess:
             else:
                 last = f"state {self.state()}, icon window {window}"
             time.sleep(0.2)
+        if shot.exists():  # keep what the screen showed for the report
+            shot.replace(shot.with_name(f"{state.value}-FAILED.png"))
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGUSR1)  # the app dumps its threads' stacks
             time.sleep(1)
