@@ -8,6 +8,7 @@ unexpected exceptions (500) alike — never an HTML page, never a stack trace in
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -161,8 +162,24 @@ def _retry_after_seconds(error: HTTPException) -> str:
 def _render_unexpected(error: Exception) -> Response:
     # The traceback goes to the server log only; request bodies are never logged (they carry keys,
     # tokens and portfolio data).
-    log.exception("unexpected error while handling a request", exc_info=error)
+    if _may_quote_stored_data(error):
+        # Database errors quote the offending values ("CONTEXT: COPY positions, line 1, column
+        # market_price: ..."): log where it failed, not the message.
+        frames = "".join(traceback.format_tb(error.__traceback__))
+        log.error("unexpected %s while handling a request (its message is withheld: it may "
+                  "quote portfolio data)\n%s", type(error).__name__, frames)
+    else:
+        log.exception("unexpected error while handling a request", exc_info=error)
     return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def _may_quote_stored_data(error: BaseException) -> bool:
+    """True for database errors (SQLAlchemy's and the drivers' own), whose text holds values."""
+    for cause in (error, error.__cause__, error.__context__):
+        if cause is not None and type(cause).__module__.split(".")[0] in {
+                "sqlalchemy", "psycopg", "sqlite3"}:
+            return True
+    return False
 
 
 def _snake_case(name: str) -> str:

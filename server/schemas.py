@@ -22,6 +22,10 @@ from pydantic import (
 )
 
 MAX_MAGNITUDE_DIGITS = 30
+MAX_SIGNIFICANT_DIGITS = 40
+# Snapshot and heartbeat times: nothing the connector reports predates this.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _reasonable_magnitude(value: Decimal) -> Decimal:
@@ -31,6 +35,10 @@ def _reasonable_magnitude(value: Decimal) -> Decimal:
     if not -MAX_MAGNITUDE_DIGITS <= value.adjusted() <= MAX_MAGNITUDE_DIGITS:
         raise ValueError(f"must be between 1E-{MAX_MAGNITUDE_DIGITS} and "
                          f"1E+{MAX_MAGNITUDE_DIGITS} in size")
+    # A thousand-digit fraction is within those bounds but overflows PostgreSQL's NUMERIC; the
+    # gateway's numbers have at most ~20 significant digits.
+    if len(value.as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
+        raise ValueError(f"must have at most {MAX_SIGNIFICANT_DIGITS} significant digits")
     return value
 
 
@@ -42,7 +50,15 @@ LongText = Annotated[str, StringConstraints(max_length=4000)]
 
 
 def _to_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError("is out of range") from None
+    # Year 999 would be stored as text that sorts after 2026 on SQLite and become "current".
+    if not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP:
+        raise ValueError(f"must be between {EARLIEST_TIMESTAMP.year} and "
+                         f"{LATEST_TIMESTAMP.year}")
+    return moment
 
 
 def _iso_text_only(value: object) -> object:

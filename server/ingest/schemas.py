@@ -102,10 +102,10 @@ class AccountIn(StrictModel):
     base_currency: Currency | None = None
     net_liquidation: ExactNumber | None = None
     cash: ExactNumber | None = None
-    positions: Annotated[list[PositionIn], Field(max_length=MAX_ROWS_PER_ACCOUNT)] = Field(
-        default_factory=list)
-    stop_orders: Annotated[list[StopOrderIn], Field(max_length=MAX_ROWS_PER_ACCOUNT)] = Field(
-        default_factory=list)
+    # Optional fields accept null too (an account with nothing open may be sent either way).
+    positions: Annotated[list[PositionIn], Field(max_length=MAX_ROWS_PER_ACCOUNT)] | None = None
+    stop_orders: Annotated[list[StopOrderIn], Field(max_length=MAX_ROWS_PER_ACCOUNT)] | None = (
+        None)
 
 
 class SnapshotRequest(StrictModel):

@@ -81,8 +81,8 @@ def store_snapshot(database: Database, connection: Any, connector_id: str, user_
     # database work itself.
     accounts = [((user_id, taken_at, account.account_id, account.base_currency,
                   account.net_liquidation, account.cash),
-                 sql.rows(account.positions, POSITION_COLUMNS),
-                 sql.rows(account.stop_orders, STOP_ORDER_COLUMNS))
+                 sql.rows(account.positions or (), POSITION_COLUMNS),
+                 sql.rows(account.stop_orders or (), STOP_ORDER_COLUMNS))
                 for account in snapshot.accounts]
     duplicate_errors = (IntegrityError, database.engine.dialect.loaded_dbapi.IntegrityError)
     try:

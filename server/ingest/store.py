@@ -24,7 +24,6 @@ POSITION_COLUMNS = ("conid", "symbol", "description", "asset_class", "quantity",
 STOP_ORDER_COLUMNS = ("order_id", "conid", "symbol", "side", "order_type", "quantity",
                       "stop_price", "limit_price", "trailing_amount", "trailing_unit",
                       "time_in_force", "status")
-SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DATETIME writes
 
 
 def _insert(table: str, columns: Sequence[str], returning: bool = False) -> str:
@@ -75,8 +74,9 @@ class IngestSql:
         if moment is None:
             return None
         moment = moment.astimezone(UTC)
-        return moment.replace(tzinfo=None).strftime(SQLITE_TIME_FORMAT) if self.is_sqlite else (
-            moment)
+        # isoformat zero-pads the year (strftime's %Y does not on Linux), as SQLAlchemy writes.
+        return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if (
+            self.is_sqlite) else moment
 
     @staticmethod
     def rows(items: Iterable[Any], columns: Sequence[str]) -> list[tuple[Any, ...]]:

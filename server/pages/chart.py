@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from server.pages.formatting import money, short_datetime
+from server.wide_decimals import with_wide_decimals
 
 WIDTH = 640
 HEIGHT = 260
@@ -103,6 +104,7 @@ def series_summary(item: Series, currency: str) -> str:
             f"{len(item.points)} data points.")
 
 
+@with_wide_decimals
 def axis_money(value: Decimal, step: Decimal, largest: Decimal) -> str:
     """A short y-axis label (`3.4M`, `36.5k`, `250`) with just enough decimals to tell ticks
     apart; the full amounts are in the summary and the table."""

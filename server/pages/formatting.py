@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from server.wide_decimals import with_wide_decimals
+
 CENT = Decimal("0.01")
 
 
@@ -23,6 +25,7 @@ def as_decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+@with_wide_decimals
 def money(value: Any, currency: str | None = None, *, with_code: bool = True) -> str:
     """`1,234.50 USD` (two decimals, thousands separators); an em dash when unknown."""
     number = as_decimal(value)
@@ -32,6 +35,7 @@ def money(value: Any, currency: str | None = None, *, with_code: bool = True) ->
     return f"{text} {currency}" if with_code and currency else text
 
 
+@with_wide_decimals
 def number(value: Any) -> str:
     """A quantity or price exactly as stored, without trailing zeros: `1,500`, `-3.25`."""
     parsed = as_decimal(value)
@@ -42,6 +46,7 @@ def number(value: Any) -> str:
     return format(parsed.normalize(), ",f")
 
 
+@with_wide_decimals
 def price(value: Any) -> str:
     """A price with at least two decimals, more when IBKR quotes finer: `135.10`, `1.23456`."""
     parsed = as_decimal(value)

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from server.wide_decimals import with_wide_decimals
+
 # IBKR's live order statuses; the connector already filters, but a stale or odd row must never
 # count as protection.
 WORKING_STATUSES = frozenset({"pendingsubmit", "presubmitted", "submitted"})
@@ -87,6 +89,7 @@ def is_working(order: Mapping[str, Any]) -> bool:
     return status is None or str(status).replace(" ", "").lower() in WORKING_STATUSES
 
 
+@with_wide_decimals
 def effective_stop_price(order: Mapping[str, Any], side: str,
                          market_price: Decimal | None) -> tuple[Decimal | None, str | None]:
     """The price at which the order triggers, and its source: order or trailing_from_market.
@@ -115,6 +118,7 @@ def no_stop() -> dict[str, Any]:
             "amount_at_risk": None, "multiplier": None, "multiplier_source": None}
 
 
+@with_wide_decimals
 def protective_stop(position: Mapping[str, Any],
                     stop_orders: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Risk fields for one position, given the stop orders of the same account."""

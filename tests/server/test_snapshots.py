@@ -128,6 +128,37 @@ def test_optional_fields_may_be_null_or_absent(world: World) -> None:
     assert stored["stop_orders"][0]["order_id"] == "77"
 
 
+def test_null_position_and_order_lists_mean_none_open(world: World) -> None:
+    body = snapshot_body(positions=1, stop_orders=1, accounts=2)
+    body["accounts"][0]["positions"] = None
+    body["accounts"][1]["stop_orders"] = None
+    assert _post(world, body)[0] == 201
+    accounts = {account["account_id"]: account for account in
+                world.client.get("/api/v1/profile/ibkr/portfolio").get_json()["accounts"]}
+    first, second = (accounts[account["account_id"]] for account in body["accounts"])
+    assert first["positions"] == [] and len(first["stop_orders"]) == 1
+    assert len(second["positions"]) == 1 and second["stop_orders"] == []
+
+
+def test_extreme_but_valid_numbers_still_render_the_portfolio_and_page(world: World) -> None:
+    """Numbers at the schema's limits (1E+30, 1E-30) must not break derived figures later."""
+    older = snapshot_body(positions=1, stop_orders=1,
+                          taken_at=datetime.now(UTC) - timedelta(hours=1))
+    older["accounts"][0]["net_liquidation"] = "1E+27"
+    position = older["accounts"][0]["positions"][0]
+    position.update(market_price="1E-30", quantity="1E+30")
+    older["accounts"][0]["stop_orders"][0].update(conid=position["conid"], stop_price="1E+30",
+                                                  side="SELL")
+    assert _post(world, older)[0] == 201
+    portfolio = world.client.get("/api/v1/profile/ibkr/portfolio")
+    assert portfolio.status_code == 200
+    assert portfolio.get_json()["accounts"][0]["positions"][0]["risk"]["has_stop"] is True
+    assert _post(world, snapshot_body(positions=2, stop_orders=1))[0] == 201
+    # The old extreme value stays in the value history the page charts.
+    assert world.client.get("/api/v1/profile/ibkr/portfolio").status_code == 200
+    assert world.client.get("/profile/ibkr").status_code == 200
+
+
 def test_a_large_portfolio_fits_the_default_body_limit(world: World) -> None:
     # Eight accounts x 520 positions + 100 stop orders: about 1.4 MB of JSON (and more rows per
     # account than one multi-row INSERT takes, so the chunking is exercised too).
