@@ -72,8 +72,8 @@ def test_starts_the_folder_run_script_and_stops_the_whole_tree(
     launcher.stop()
 
     assert not launcher.is_running()
-    assert not any(member.is_running() and member.status() != psutil.STATUS_ZOMBIE
-                   for member in tree)
+    _gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert [member for member in alive if member.status() != psutil.STATUS_ZOMBIE] == []
     assert identify_port_occupant(fake_gateway_folder.port) is PortOccupant.FREE
     log = launcher.log_path.read_text()
     assert "starting" in log and "bin/run.sh root/conf.yaml" in log
