@@ -75,7 +75,7 @@ class TrayController:
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tray-work")
         self._launcher: GatewayLauncher | None = None
         self._update: AvailableUpdate | None = None
-        self.stop_event = threading.Event()
+        self.stop_event = threading.Event()  # set by quit(): background loops end
         self.settings = self._load_settings()
         self.follower = ConfFollower(self._conf_path, self._apply_listen_settings)
 
@@ -292,10 +292,11 @@ class TrayController:
         problems, changes, new_port = form.validate(values)
         if problems:
             return problems
+        conf_path = self._conf_path()
         try:
-            if new_port is not None and self._conf_path() is not None:
+            if new_port is not None and conf_path is not None:
                 # The gateway and the connector move together: conf.yaml first.
-                set_listen_port(self._conf_path(), new_port)  # type: ignore[arg-type]
+                set_listen_port(conf_path, new_port)
             self.settings = save_settings(self.folders, changes)
         except (SettingsError, GatewayConfError, OSError) as error:
             return [str(error)]
