@@ -293,13 +293,19 @@ class TrayController:
         if problems:
             return problems
         conf_path = self._conf_path()
+        previous_gateway_url = self.settings.gateway_url
         try:
-            if new_port is not None and conf_path is not None:
-                # The gateway and the connector move together: conf.yaml first.
-                set_listen_port(conf_path, new_port)
-            self.settings = save_settings(self.folders, changes)
-        except (SettingsError, GatewayConfError, OSError) as error:
+            self.settings = save_settings(self.folders, changes)  # validates everything first
+        except (SettingsError, OSError) as error:
             return [str(error)]
+        if new_port is not None and conf_path is not None:
+            # The gateway and the connector move together, or not at all.
+            try:
+                set_listen_port(conf_path, new_port)
+            except (GatewayConfError, OSError) as error:
+                self.settings = save_settings(self.folders,
+                                              {"gateway_url": previous_gateway_url})
+                return [f"The gateway port was not changed: {error}"]
         launcher = self._launcher
         restart_gateway = bool(new_port is not None and launcher and launcher.is_running())
 

@@ -321,3 +321,18 @@ def test_background_update_checks_notify_and_offer_the_install(
     assert tray.controller.dialogs.current("question") is None  # quiet: no window pops up
     tray.controller.stop_event.set()
     thread.join(5)
+
+
+def test_a_port_change_that_cannot_reach_conf_yaml_changes_nothing(
+        tray_factory: Callable[..., Tray], fake_gateway_folder: FakeGateway) -> None:
+    tray = tray_factory()
+    with_gateway_folder(tray, fake_gateway_folder)
+    before = load_settings(tray.folders).gateway_url
+    fake_gateway_folder.conf.write_text("listenPort: [broken\n")  # the person broke the file
+    tray.menu.click("Settings…")
+    dialog = tray.dialog("settings")
+    tray.driver.on_tk(lambda: dialog.set_value("gateway_port", str(free_port())))
+    tray.driver.click(dialog.save_button)
+    tray.driver.wait_until(lambda: dialog.message.text, "a message")
+    assert "The gateway port was not changed" in tray.driver.on_tk(lambda: dialog.message.text)
+    assert load_settings(tray.folders).gateway_url == before
