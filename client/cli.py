@@ -22,6 +22,7 @@ from types import FrameType
 from client.credentials import CredentialError, open_credential_store
 from client.engine import Engine, SyncOutcome
 from client.logging_setup import configure_logging
+from client.outbox import Outbox
 from client.pairing import pair_with_token
 from client.settings import (
     FIELDS_BY_NAME,
@@ -217,7 +218,8 @@ def command_pair(args: argparse.Namespace, settings: Settings, folders: Folders)
         raise CommandError(str(error), ExitCode.CONFIGURATION) from None
     veracity = VeracityClient(candidate.veracity_url, timeout_s=candidate.veracity_timeout_s)
     try:
-        outcome, _schedule = pair_with_token(token, veracity, credentials)
+        outcome, _schedule = pair_with_token(token, veracity, credentials,
+                                             Outbox(folders.data_dir / "outbox.sqlite3"))
     finally:
         veracity.close()
     _say(outcome.message)
@@ -245,7 +247,6 @@ def load_settings_with(settings: Settings, changes: dict[str, str]) -> Settings:
 
 def command_unpair(args: argparse.Namespace, settings: Settings, folders: Folders) -> ExitCode:
     """Delete the key and the unsent snapshots."""
-    from client.outbox import Outbox
 
     try:
         credentials = open_credential_store(settings.key_store, folders.data_dir)

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -184,7 +185,7 @@ class Engine:
             return PairingOutcome(False, "credential_store", self._credential_problem)
         previous = self.holder.status
         self.holder.set_state(ConnectorState.PAIRING)
-        outcome, schedule = pair_with_token(token, self.veracity, credentials)
+        outcome, schedule = pair_with_token(token, self.veracity, credentials, self.outbox)
         if outcome.ok and schedule is not None:
             self._schedule = schedule
             self._revoked_notice = False
@@ -353,6 +354,16 @@ class Engine:
         except GatewayError as error:
             logger.warning("snapshot failed: %s", error.message)
             self._session = SessionCheck(error.gateway_state, error.message)
+            return False
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # An answer shaped unlike the gateway's: report it as a gateway error each cycle
+            # instead of failing the loop. The message may quote IBKR data, so only the type
+            # and where it happened are logged.
+            logger.warning("snapshot failed: the gateway sent an answer the connector cannot "
+                           "read (%s)\n%s", type(error).__name__,
+                           "".join(traceback.format_tb(error.__traceback__)))
+            self._session = SessionCheck(GatewayState.ERROR,
+                                         "The gateway sent an answer the connector cannot read.")
             return False
         self.counters.snapshots_taken += 1
         self.counters.last_snapshot_read_s = time.monotonic() - started

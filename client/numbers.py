@@ -21,14 +21,16 @@ def parse_decimal(value: Any) -> Decimal | None:
     """Parse a gateway number exactly; None/""/"N/A" → None; garbage → NumberFormatError."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, Decimal):
-        return value
     if isinstance(value, int):
         return Decimal(value)
-    if isinstance(value, float):
-        # The JSON parser should hand us Decimal already (parse_float=Decimal); if a float slips
-        # through, its shortest repr is what the gateway wrote, not its binary expansion.
-        return Decimal(repr(value))
+    if isinstance(value, Decimal | float):
+        # The JSON parser hands us Decimal (parse_float=Decimal), but a bare NaN or Infinity in
+        # the gateway's JSON arrives as a float; the server refuses non-finite numbers, so they
+        # are not numbers here either. A finite float's shortest repr is what the gateway wrote.
+        number = value if isinstance(value, Decimal) else Decimal(repr(value))
+        if not number.is_finite():
+            raise NumberFormatError("not a finite number")
+        return number
     if isinstance(value, str):
         text = value.strip().replace(",", "")
         if text in {"", "N/A", "n/a", "-", "--"}:
@@ -71,3 +73,18 @@ def lenient_decimal(value: Any, field: str) -> Decimal | None:
     except NumberFormatError:
         logger.warning("the gateway sent an unreadable number in %s; sent as null", field)
         return None
+
+
+def lenient_conid(value: Any) -> int | None:
+    """A contract id as an integer, or None (logged without the value) if it is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = parse_decimal(value)
+    except NumberFormatError:
+        number = None
+    if number is None or number != number.to_integral_value() or number < 0:
+        if value is not None:
+            logger.warning("the gateway sent an unreadable contract id; the row is skipped")
+        return None
+    return int(number)

@@ -13,6 +13,7 @@ import re
 import socket
 
 from client.credentials import CredentialError, CredentialStore
+from client.outbox import Outbox
 from client.state import PairingOutcome
 from client.veracity_api import (
     PairingRejected,
@@ -58,9 +59,13 @@ def device_description() -> dict[str, str]:
     }
 
 
-def pair_with_token(token: str, veracity: VeracityClient, credentials: CredentialStore
-                    ) -> tuple[PairingOutcome, Schedule | None]:
-    """Exchange `token` and store the key; returns the outcome and the server's schedule."""
+def pair_with_token(token: str, veracity: VeracityClient, credentials: CredentialStore,
+                    outbox: Outbox) -> tuple[PairingOutcome, Schedule | None]:
+    """Exchange `token` and store the key; returns the outcome and the server's schedule.
+
+    Snapshots still waiting from an earlier pairing are dropped once the new key is stored:
+    the new pairing may be another Veracity account, and their data must not go there.
+    """
     malformed = check_token_form(token)
     if malformed is not None:
         return malformed, None
@@ -86,6 +91,9 @@ def pair_with_token(token: str, veracity: VeracityClient, credentials: Credentia
         return PairingOutcome(False, "credential_store",
                               f"Paired, but the key could not be stored: {error}. Fix that and "
                               "pair again with a new token."), None
+    dropped = outbox.clear()
+    if dropped:
+        logger.warning("%d unsent snapshot(s) of the earlier pairing dropped", dropped)
     logger.info("paired with Veracity as connector %s", pairing.connector_id)
     return PairingOutcome(True, "", f"Paired with Veracity ({veracity.base_url})."), \
         pairing.schedule

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from client.gateway import GatewayClient
-from client.numbers import decimal_to_string, lenient_decimal
+from client.numbers import decimal_to_string, lenient_conid, lenient_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ class Snapshot:
 
 def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
     """Map a gateway position to the contract's positions item (None if it has no conid)."""
-    conid = raw.get("conid")
+    conid = lenient_conid(raw.get("conid"))
     quantity = lenient_decimal(raw.get("position"), "position")
     if conid is None or quantity is None:
         return None
     return {
-        "conid": int(conid),
+        "conid": conid,
         "symbol": raw.get("ticker") or raw.get("contractDesc"),
         "description": raw.get("contractDesc"),
         "asset_class": raw.get("assetClass"),

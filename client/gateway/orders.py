@@ -16,7 +16,12 @@ from typing import Any
 
 from client.gateway.errors import GatewayProtocolError
 from client.gateway.transport import GatewayTransport
-from client.numbers import NumberFormatError, lenient_decimal, parse_trailing_amount
+from client.numbers import (
+    NumberFormatError,
+    lenient_conid,
+    lenient_decimal,
+    parse_trailing_amount,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
         stop_price = lenient_decimal(order.get("auxPrice"), "auxPrice")
     limit_price = (lenient_decimal(order.get("price"), "price")
                    if order_type in WITH_LIMIT_PRICE else None)
-    conid = order.get("conid")
+    conid = lenient_conid(order.get("conid"))
     order_id = order.get("orderId") or order.get("order_id")
     side = str(order.get("side") or "").strip().upper()
     if conid is None or order_id is None or side not in {"BUY", "SELL"}:
@@ -83,7 +88,7 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "order_id": str(order_id),
-        "conid": int(conid),
+        "conid": conid,
         "symbol": order.get("ticker") or order.get("symbol"),
         "side": side,
         "order_type": order_type,

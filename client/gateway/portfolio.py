@@ -13,7 +13,7 @@ from typing import Any
 
 from client.gateway.errors import GatewayProtocolError
 from client.gateway.transport import GatewayTransport
-from client.numbers import parse_decimal
+from client.numbers import lenient_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ class PortfolioReader:
     def _ledger_cash(self, account_id: str) -> Decimal | None:
         body = self._transport.request("GET", f"/portfolio/{account_id}/ledger")
         base = body.get("BASE") if isinstance(body, dict) else None
-        return parse_decimal(base.get("cashbalance")) if isinstance(base, dict) else None
+        return lenient_decimal(base.get("cashbalance"), "ledger cashbalance") if isinstance(
+            base, dict) else None
 
     def positions(self, account_id: str) -> list[dict[str, Any]]:
         """Every position of the account, page after page until a short or empty page."""
@@ -116,4 +117,4 @@ def _summary_amount(summary: dict[str, Any], key: str) -> tuple[Decimal | None, 
     amount = entry.get("amount")
     if amount is None:
         amount = entry.get("value")
-    return parse_decimal(amount), entry.get("currency")
+    return lenient_decimal(amount, f"summary {key}"), entry.get("currency")

@@ -263,3 +263,31 @@ def test_an_unexpected_error_is_reported_and_the_loop_goes_on(folders):
     finally:
         engine.stop()
     assert calls and not engine._thread.is_alive()
+
+
+def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
+        small_book, server, folders, monkeypatch, caplog):
+    engine = make_engine(small_book, server, folders, ScheduleClock())
+    assert engine.pair(server.issue_token(new_user(server))).ok
+
+    gateway_value = "U7654321"  # as data arrives: not in any source line of a traceback
+
+    def unreadable(_gateway):
+        raise ValueError(f"invalid literal for int() with base 10: {gateway_value!r}")
+
+    monkeypatch.setattr("client.engine.take_snapshot", unreadable)
+    with caplog.at_level("DEBUG"):
+        engine.step()
+    assert engine.status.gateway_state is GatewayState.ERROR
+    assert "cannot read" in engine.status.gateway_message
+    assert engine.counters.heartbeats_sent == 1  # the heartbeat still says how the gateway is
+    assert "U7654321" not in caplog.text  # the gateway's data never reaches the log
+
+
+def test_a_new_pairing_drops_snapshots_left_from_the_earlier_one(small_book, server, folders):
+    engine = make_engine(small_book, server, folders, ScheduleClock())
+    assert engine.pair(server.issue_token(new_user(server))).ok
+    engine.outbox.put("0b8f5b1e-0000-4000-8000-000000000001", "2026-11-24T20:00:00+00:00", "{}")
+    assert engine.outbox.count() == 1
+    assert engine.pair(server.issue_token(new_user(server))).ok  # e.g. another Veracity account
+    assert engine.outbox.count() == 0

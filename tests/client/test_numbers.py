@@ -9,6 +9,8 @@ import pytest
 from client.numbers import (
     NumberFormatError,
     decimal_to_string,
+    lenient_conid,
+    lenient_decimal,
     parse_decimal,
     parse_trailing_amount,
 )
@@ -30,7 +32,8 @@ def test_parse_decimal_is_exact(raw, expected):
     assert parse_decimal(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["abc", "1.2.3", "NaN", "Infinity", [1], {"a": 1}])
+@pytest.mark.parametrize("raw", ["abc", "1.2.3", "NaN", "Infinity", [1], {"a": 1},
+                                 float("nan"), float("-inf"), Decimal("NaN"), Decimal("Infinity")])
 def test_parse_decimal_refuses_garbage(raw):
     with pytest.raises(NumberFormatError):
         parse_decimal(raw)
@@ -62,3 +65,19 @@ def test_snapshot_rows_skip_unreadable_quantities_and_null_other_garbage():
     assert to_position({"conid": None, "position": 1}) is None
     row = to_position({"conid": 1, "position": "2", "mktPrice": "N/A?", "ticker": "X"})
     assert row is not None and row["quantity"] == Decimal(2) and row["market_price"] is None
+
+
+def test_a_bare_nan_from_the_gateway_becomes_null_not_a_refused_snapshot():
+    import json
+
+    row = json.loads('{"mktPrice": NaN, "mktValue": Infinity}', parse_float=Decimal)
+    assert lenient_decimal(row["mktPrice"], "mktPrice") is None
+    assert lenient_decimal(row["mktValue"], "mktValue") is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (265598, 265598), ("265598", 265598), (Decimal("265598"), 265598),
+    ("AAPL", None), (1.5, None), (-4, None), (True, None), (None, None), (float("nan"), None),
+])
+def test_contract_ids_are_whole_numbers_or_skipped(raw, expected):
+    assert lenient_conid(raw) == expected
