@@ -36,8 +36,11 @@ def _reasonable_magnitude(value: Decimal) -> Decimal:
         raise ValueError(f"must be between 1E-{MAX_MAGNITUDE_DIGITS} and "
                          f"1E+{MAX_MAGNITUDE_DIGITS} in size")
     # A thousand-digit fraction is within those bounds but overflows PostgreSQL's NUMERIC; the
-    # gateway's numbers have at most ~20 significant digits.
-    if len(value.as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
+    # gateway's numbers have at most ~20 significant digits. str() shows every digit of the
+    # coefficient, so a short text cannot have too many; only long ones are counted (as_tuple
+    # costs ~0.7 µs, half of a snapshot's validation when run on every number).
+    if len(str(value)) > MAX_SIGNIFICANT_DIGITS and (
+            len(value.as_tuple().digits) > MAX_SIGNIFICANT_DIGITS):
         raise ValueError(f"must have at most {MAX_SIGNIFICANT_DIGITS} significant digits")
     return value
 
