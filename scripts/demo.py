@@ -127,7 +127,11 @@ def main() -> int:
     """Start the demo and serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--port", type=int, default=None,
+                        help="Veracity's port (default 8000 if free, else a free one)")
+    parser.add_argument("--gateway-port", type=int, default=None,
+                        help="the gateway simulator's port (default 5000 if free, else a free "
+                             "one)")
     parser.add_argument("--demo-dir", type=Path, default=REPO_ROOT / ".demo")
     arguments = parser.parse_args()
     port = arguments.port or (DEFAULT_PORT if port_is_free(DEFAULT_PORT) else free_port())
@@ -151,7 +155,8 @@ def main() -> int:
         print("Starting the IBKR gateway simulator and a paired headless connector…", flush=True)
         # The connector pairs with its own token: the one printed above stays for the person.
         with connector_side(arguments.demo_dir.resolve(), base_url,
-                            lambda: prepare_database(env)) as connector_summary:
+                            lambda: prepare_database(env),
+                            arguments.gateway_port) as connector_summary:
             print(connector_summary, flush=True)
             while not stop_requested:
                 time.sleep(0.5)

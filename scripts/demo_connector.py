@@ -93,13 +93,16 @@ def _pair(env: dict[str, str], new_token: Callable[[], str]) -> None:
 
 
 @contextlib.contextmanager
-def connector_side(demo_dir: Path, veracity_url: str,
-                   new_token: Callable[[], str]) -> Iterator[str]:
-    """Simulator + paired headless connector for the block; yields the summary to print."""
+def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], str],
+                   gateway_port: int | None = None) -> Iterator[str]:
+    """Simulator + paired headless connector for the block; yields the summary to print.
+
+    `gateway_port`: the simulator's port (default: 5000 if free, else a free one).
+    """
     import warnings
 
     warnings.simplefilter("ignore")  # loopback self-signed TLS in the readiness probe
-    port = _free_port(GATEWAY_PORT)
+    port = gateway_port or _free_port(GATEWAY_PORT)
     gateway_url = f"https://127.0.0.1:{port}"
     simulator_log = demo_dir / "simulator.log"
     connector_home = demo_dir / "connector"

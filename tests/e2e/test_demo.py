@@ -30,6 +30,7 @@ def test_demo_syncs_the_demo_book_and_stops_cleanly(tmp_path):
            if not key.startswith(("VERACITY_", "IBKR_")) and key != "DATABASE_URL"}
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--port", str(port),
+         "--gateway-port", str(free_port()),
          "--demo-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         start_new_session=True)

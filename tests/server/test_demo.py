@@ -20,6 +20,7 @@ def test_demo_prints_a_working_token_and_login(tmp_path: Path) -> None:
            if not key.startswith("VERACITY_") and key != "DATABASE_URL"}
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--port", str(port),
+         "--gateway-port", str(free_port()),
          "--demo-dir", str(tmp_path / "demo")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         start_new_session=True)
