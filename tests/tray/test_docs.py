@@ -9,7 +9,9 @@ from client.state import ConnectorState
 from client.tray import menu as menu_labels
 from client.tray.presentation import STATE_LABELS
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "tray.md"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCS = REPO_ROOT / "docs" / "tray.md"
+README = REPO_ROOT / "README.md"
 PLACEHOLDERS = {"{state}": "&lt;state&gt;", "{time}": "&lt;time&gt;",
                 "{version}": "&lt;version&gt;"}
 
@@ -42,3 +44,12 @@ def test_every_state_is_explained() -> None:
     text = DOCS.read_text(encoding="utf-8")
     assert [state for state in ConnectorState
             if f"**{STATE_LABELS[state].rstrip('…')}" not in text] == []
+
+
+def test_the_readme_user_guide_has_the_same_menu_table() -> None:
+    """The README's tray guide repeats docs/tray.md's menu table, so it must match it exactly."""
+    readme = README.read_text(encoding="utf-8")
+    guide = readme.split("### The tray menu", 1)[1].split("\n### ", 1)[0]
+    assert guide.strip() == menu_table().strip()
+    missing = [label for label in menu_labels.ALL_LABELS if as_documented(label) not in guide]
+    assert missing == []
