@@ -152,8 +152,10 @@ StatusCallback = Callable[[ConnectorStatus], None]
 class StatusHolder:
     """Holds the current `ConnectorStatus` and tells subscribers about every change."""
 
-    def __init__(self, initial: ConnectorStatus | None = None) -> None:
+    def __init__(self, initial: ConnectorStatus | None = None, *,
+                 log_changes: bool = True) -> None:
         self._lock = threading.Lock()
+        self._log_changes = log_changes  # off for relays of an engine that logs its own
         self._status = initial or ConnectorStatus()
         self._subscribers: list[StatusCallback] = []
         self._changed = threading.Condition(self._lock)
@@ -184,7 +186,7 @@ class StatusHolder:
             previous, self._status = self._status, status
             subscribers = list(self._subscribers)
             self._changed.notify_all()
-        if previous.state != status.state:
+        if self._log_changes and previous.state != status.state:
             logger.info("connector state: %s → %s", previous.state, status.state)
         # Outside the lock: a subscriber may read `status` or even publish without deadlocking.
         for callback in subscribers:

@@ -17,6 +17,7 @@ from client.state import (
     ConnectorStatus,
     PairingOutcome,
     StatusCallback,
+    StatusHolder,
 )
 
 logger = logging.getLogger(__name__)
@@ -35,37 +36,6 @@ class RunnableEngine(Protocol):
     def stop(self) -> None: ...
 
 
-class _Relay:
-    """Passes the current engine's statuses on (quietly: the engine already logs changes)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.status = ConnectorStatus()
-        self._subscribers: list[StatusCallback] = []
-
-    def subscribe(self, callback: StatusCallback) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-        return unsubscribe
-
-    def publish(self, status: ConnectorStatus) -> None:
-        with self._lock:
-            if status == self.status:
-                return
-            self.status = status
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(status)
-            except Exception:
-                logger.exception("a tray status observer failed")
-
-
 class EngineSlot:
     """Holds the current engine (or why there is none) and relays its status."""
 
@@ -74,7 +44,8 @@ class EngineSlot:
         self._lock = threading.RLock()
         self._engine: RunnableEngine | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._relay = _Relay()
+        # Passes the current engine's statuses on, quietly: the engine logs its own changes.
+        self._relay = StatusHolder(log_changes=False)
 
     @property
     def engine(self) -> RunnableEngine | None:
