@@ -17,11 +17,7 @@ from server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from server.db import Database
 from server.errors import InvalidKey, InvalidRequest
 from server.ingest.schemas import HeartbeatRequest, SnapshotRequest
-from server.ingest.store import (
-    POSITION_COLUMNS,
-    STOP_ORDER_COLUMNS,
-    ingest_sql,
-)
+from server.ingest.store import ingest_sql
 
 # A snapshot stamped further ahead than this (a connector with a wrong clock) would stay the
 # "current" state until real time caught up; refuse it instead.
@@ -81,8 +77,8 @@ def store_snapshot(database: Database, connection: Any, connector_id: str, user_
     # database work itself.
     accounts = [((user_id, taken_at, account.account_id, account.base_currency,
                   account.net_liquidation, account.cash),
-                 sql.rows(account.positions or (), POSITION_COLUMNS),
-                 sql.rows(account.stop_orders or (), STOP_ORDER_COLUMNS))
+                 sql.insert_positions.values(account.positions or ()),
+                 sql.insert_stop_orders.values(account.stop_orders or ()))
                 for account in snapshot.accounts]
     duplicate_errors = (IntegrityError, database.engine.dialect.loaded_dbapi.IntegrityError)
     try:
