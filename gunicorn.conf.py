@@ -2,7 +2,7 @@
 
 Environment: VERACITY_BIND (default 127.0.0.1:8000, behind a TLS-terminating proxy),
 WEB_CONCURRENCY (worker processes; default 2 x CPUs + 1, at most 8), VERACITY_THREADS (threads per
-worker, default 4), VERACITY_LOG_LEVEL (default info). The app's own settings are read by
+worker, default 1), VERACITY_LOG_LEVEL (default info). The app's own settings are read by
 server.settings when each worker builds the app (no preload: every worker opens its own
 database connections after the fork).
 """
@@ -14,7 +14,12 @@ wsgi_app = "server.app:create_app()"
 bind = [os.environ.get("VERACITY_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
 worker_class = "gthread"
-threads = int(os.environ.get("VERACITY_THREADS", "4"))
+# One thread per worker by default: the work is CPU-bound Python plus SQLite writes serialized
+# by a lock, and threads of one process fight over the GIL, so a thread holding the write lock
+# waited up to the 5 ms switch interval to get it back after each statement. Measured with
+# benchmarks/ingest.py (2 workers, same run): 4 threads -> 1 thread took snapshots from 14-15 %
+# to 19-29 % of the baseline rate and server CPU per snapshot from 4.2 to 2.4-3.9 ms.
+threads = int(os.environ.get("VERACITY_THREADS", "1"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
