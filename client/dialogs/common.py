@@ -28,6 +28,28 @@ def bring_to_front(window: tk.Toplevel) -> None:
     window.focus_force()
 
 
+class DialogWindow:
+    """What every dialog does with its window: come to the front, close, say if it is open."""
+
+    window: tk.Toplevel
+
+    def show(self) -> None:
+        """Bring the window to the front."""
+        bring_to_front(self.window)
+
+    def close(self) -> None:
+        """Close the window (nothing is saved or sent that was not already)."""
+        self.window.destroy()
+
+    @property
+    def is_open(self) -> bool:
+        """True until closed."""
+        try:
+            return bool(self.window.winfo_exists())
+        except tk.TclError:
+            return False
+
+
 class MessageLabel(ttk.Label):
     """A wrapped line that says what is wrong (red) or what happened (green)."""
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog, ttk
 
-from client.dialogs.common import PADDING, MessageLabel, bring_to_front, make_window
+from client.dialogs.common import PADDING, DialogWindow, MessageLabel, make_window
 
 FolderValidator = Callable[[Path], list[str]]
 
 
-class FolderDialog:
+class FolderDialog(DialogWindow):
     """Path entry + Browse… + a message that says exactly what is missing."""
 
     def __init__(self, root: tk.Tk, validate: FolderValidator,
@@ -78,11 +78,3 @@ class FolderDialog:
             self.message.show_error(problem)
             return
         self.close()
-
-    def show(self) -> None:
-        """Bring the window to the front."""
-        bring_to_front(self.window)
-
-    def close(self) -> None:
-        """Close without choosing."""
-        self.window.destroy()

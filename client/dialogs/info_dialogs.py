@@ -6,10 +6,10 @@ import tkinter as tk
 from collections.abc import Callable, Sequence
 from tkinter import ttk
 
-from client.dialogs.common import PADDING, WRAP_PX, bring_to_front, make_window
+from client.dialogs.common import PADDING, WRAP_PX, DialogWindow, make_window
 
 
-class MessageDialog:
+class MessageDialog(DialogWindow):
     """A title, some text and buttons; `on_answer(value)` gets the button's value."""
 
     def __init__(self, root: tk.Tk, title: str, text: str,
@@ -40,12 +40,8 @@ class MessageDialog:
         if self._on_answer:
             self._on_answer(value)
 
-    def show(self) -> None:
-        """Bring the window to the front."""
-        bring_to_front(self.window)
 
-
-class StatusWindow:
+class StatusWindow(DialogWindow):
     """What the connector is doing, in full, with a button for the next step."""
 
     ROWS = ("State", "What is happening", "What to do", "Last sync", "Gateway", "Veracity")
@@ -81,19 +77,3 @@ class StatusWindow:
     def text(self, name: str) -> str:
         """The value shown in row `name`."""
         return str(self.values[name].cget("text"))
-
-    def show(self) -> None:
-        """Bring the window to the front."""
-        bring_to_front(self.window)
-
-    def close(self) -> None:
-        """Close the window."""
-        self.window.destroy()
-
-    @property
-    def is_open(self) -> bool:
-        """True until closed."""
-        try:
-            return bool(self.window.winfo_exists())
-        except tk.TclError:
-            return False

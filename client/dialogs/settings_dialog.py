@@ -6,7 +6,7 @@ import tkinter as tk
 from collections.abc import Callable, Mapping
 from tkinter import ttk
 
-from client.dialogs.common import PADDING, MessageLabel, bring_to_front, make_window
+from client.dialogs.common import PADDING, DialogWindow, MessageLabel, make_window
 
 # (key, label, hint) in the order shown. Values travel as text; the controller validates.
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -17,7 +17,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class SettingsDialog:
+class SettingsDialog(DialogWindow):
     """A small form; Save hands the texts to `on_save`, which returns problems or []."""
 
     def __init__(self, root: tk.Tk, values: Mapping[str, str],
@@ -61,11 +61,3 @@ class SettingsDialog:
             self.message.show_error("\n".join(problems))
             return
         self.close()
-
-    def show(self) -> None:
-        """Bring the window to the front."""
-        bring_to_front(self.window)
-
-    def close(self) -> None:
-        """Close without saving."""
-        self.window.destroy()

@@ -14,7 +14,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from client.dialogs.common import PADDING, MessageLabel, bring_to_front, make_window
+from client.dialogs.common import PADDING, DialogWindow, MessageLabel, make_window
 from client.state import PairingOutcome
 
 TOKEN_PREFIX = "vct_"  # noqa: S105 (the public prefix of one-time tokens)
@@ -67,7 +67,7 @@ def describe_outcome(outcome: PairingOutcome) -> str:
         "Pairing failed. Try again with a new token.")
 
 
-class TokenDialog:
+class TokenDialog(DialogWindow):
     """Entry + Pair button + a message line; closes itself a moment after success."""
 
     def __init__(self, root: tk.Tk, pair: Callable[[str], PairingOutcome],
@@ -136,19 +136,3 @@ class TokenDialog:
                 self._on_paired()
         else:
             self.message.show_error(describe_outcome(outcome))
-
-    def show(self) -> None:
-        """Bring the window to the front."""
-        bring_to_front(self.window)
-
-    def close(self) -> None:
-        """Close the window (a running pairing still finishes in the engine)."""
-        self.window.destroy()
-
-    @property
-    def is_open(self) -> bool:
-        """True until closed."""
-        try:
-            return bool(self.window.winfo_exists())
-        except tk.TclError:
-            return False
