@@ -39,20 +39,30 @@ def _row_dict(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def current_accounts(session: Session, user_id: int) -> list[SnapshotAccount]:
-    """Each account's newest snapshot row (ties on taken_at: the one stored last)."""
-    newest = (select(SnapshotAccount.account_id, func.max(SnapshotAccount.taken_at).label("taken"))
-              .where(SnapshotAccount.user_id == user_id)
-              .group_by(SnapshotAccount.account_id).subquery())
+    """The accounts of each connector's newest snapshot (by taken_at); an account reported by
+    several connectors comes from the newest of them.
+
+    A connector sends every account it can see in each snapshot (a failed read sends nothing),
+    so an account missing from its newest snapshot is closed or no longer visible: it is not
+    current any more, and must not keep showing old positions as if they were live.
+    """
+    newest = (select(Snapshot.connector_id, func.max(Snapshot.taken_at).label("taken"))
+              .where(Snapshot.user_id == user_id)
+              .group_by(Snapshot.connector_id).subquery())
+    newest_snapshots = (select(Snapshot.id)
+                        .join(newest, (Snapshot.connector_id == newest.c.connector_id)
+                              & (Snapshot.taken_at == newest.c.taken))
+                        .where(Snapshot.user_id == user_id))
     rows = session.scalars(
         select(SnapshotAccount)
-        .join(newest, (SnapshotAccount.account_id == newest.c.account_id)
-              & (SnapshotAccount.taken_at == newest.c.taken))
-        .where(SnapshotAccount.user_id == user_id)
-        .order_by(SnapshotAccount.account_id, SnapshotAccount.id.desc())
+        .where(SnapshotAccount.user_id == user_id,
+               SnapshotAccount.snapshot_pk.in_(newest_snapshots))
+        .order_by(SnapshotAccount.account_id, SnapshotAccount.taken_at.desc(),
+                  SnapshotAccount.id.desc())
     ).all()
     chosen: dict[str, SnapshotAccount] = {}
     for row in rows:
-        chosen.setdefault(row.account_id, row)
+        chosen.setdefault(row.account_id, row)  # ties on taken_at: the one stored last
     return list(chosen.values())
 
 

@@ -31,7 +31,7 @@ def test_every_account_is_current_and_currencies_are_not_mixed(app, client) -> N
     assert portfolio["accounts"][0]["stop_orders"][0]["stop_price"] == "170.0500"
 
 
-def test_accounts_update_independently_by_taken_at(app, client) -> None:
+def test_an_account_missing_from_the_newest_snapshot_is_no_longer_current(app, client) -> None:
     world = build_world(app, client)
     now = datetime.now(UTC)
     both = snapshot_body(accounts=2, taken_at=now - timedelta(minutes=10),
@@ -39,9 +39,44 @@ def test_accounts_update_independently_by_taken_at(app, client) -> None:
     only_first = snapshot_body(accounts=1, taken_at=now, net_liquidation="20.00")
     for body in (both, only_first):
         client.post("/api/v1/connector/snapshots", json=body, headers=world.key_headers())
-    accounts = {a["account_id"]: a for a in client.get(PORTFOLIO).get_json()["accounts"]}
-    assert accounts["U1000000"]["net_liquidation"] == "20.00"
-    assert accounts["U1000001"]["net_liquidation"] == "10.00"  # still its newest state
+    portfolio = client.get(PORTFOLIO).get_json()
+    # U1000001 was closed (or left the IBKR login): its old positions are not shown as live.
+    assert [(a["account_id"], a["net_liquidation"]) for a in portfolio["accounts"]] == [
+        ("U1000000", "20.00")]
+    assert portfolio["net_liquidation_by_currency"] == {"USD": "20.00"}
+    # Its history stays for the chart.
+    assert {series["account_id"] for series in portfolio["value_history"]} == {"U1000000",
+                                                                                "U1000001"}
+
+
+def test_a_late_snapshot_does_not_bring_back_an_older_state(app, client) -> None:
+    world = build_world(app, client)
+    now = datetime.now(UTC)
+    newer = snapshot_body(accounts=1, taken_at=now, net_liquidation="20.00")
+    older_backfill = snapshot_body(accounts=2, taken_at=now - timedelta(minutes=10),
+                                   net_liquidation="10.00")
+    for body in (newer, older_backfill):
+        client.post("/api/v1/connector/snapshots", json=body, headers=world.key_headers())
+    accounts = client.get(PORTFOLIO).get_json()["accounts"]
+    assert [(a["account_id"], a["net_liquidation"]) for a in accounts] == [("U1000000", "20.00")]
+
+
+def test_each_connector_contributes_its_newest_snapshot(app, client) -> None:
+    world = build_world(app, client)
+    _second_id, second_key = pair(client, issue_token(app, "trader@example.com"),
+                                  hostname="laptop")
+    now = datetime.now(UTC)
+    first = snapshot_body(accounts=1, taken_at=now - timedelta(minutes=5),
+                          net_liquidation="1.00")
+    second = snapshot_body(accounts=2, taken_at=now, net_liquidation="2.00")
+    second["accounts"][0]["account_id"] = "U2000000"  # another IBKR login on another machine
+    second["accounts"][1]["account_id"] = "U1000000"  # ...that also sees the shared account
+    client.post("/api/v1/connector/snapshots", json=first, headers=world.key_headers())
+    client.post("/api/v1/connector/snapshots", json=second,
+                headers={"Authorization": f"Bearer {second_key}"})
+    accounts = {a["account_id"]: a["net_liquidation"]
+                for a in client.get(PORTFOLIO).get_json()["accounts"]}
+    assert accounts == {"U1000000": "2.00", "U2000000": "2.00"}  # the newest report wins
 
 
 def test_users_only_see_their_own_portfolio(app, client) -> None:
