@@ -119,9 +119,11 @@ class SnapshotRequest(StrictModel):
     @classmethod
     def _accounts_unique(cls, accounts: list[AccountIn]) -> list[AccountIn]:
         seen: set[str] = set()
-        for account in accounts:
+        for index, account in enumerate(accounts):
             if account.account_id in seen:
-                raise ValueError(f"account {account.account_id} appears twice")
+                # By position, not by id: the connector logs refusals, and account ids are
+                # IBKR data that must not reach logs.
+                raise ValueError(f"accounts[{index}] repeats an account_id sent earlier")
             seen.add(account.account_id)
         return accounts
 

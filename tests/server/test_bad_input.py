@@ -186,7 +186,7 @@ CASES = [
                                  .isoformat())), auth="key", mentions="taken_at"),
     Case("snapshot: same account twice", "POST", SNAPSHOTS, 400, "invalid_request",
          body=snapshot_with(lambda body: body["accounts"].append(body["accounts"][0])),
-         auth="key", mentions="accounts"),
+         auth="key", mentions="accounts[1] repeats"),
     Case("snapshot: accounts missing", "POST", SNAPSHOTS, 400, "invalid_request",
          body=snapshot_with(_delete(["accounts"])), auth="key", mentions="accounts"),
     Case("snapshot: conid negative", "POST", SNAPSHOTS, 400, "invalid_request",

@@ -199,3 +199,13 @@ def test_two_copies_racing_are_stored_once(database_kind: str, tmp_path: Path,
                 assert session.scalar(select(func.count()).select_from(Position)) == 20
         finally:
             db.engine.dispose()
+
+
+def test_a_refusal_names_the_field_not_the_ibkr_account(world: World) -> None:
+    """The connector logs refusals; account ids are IBKR data and must not be in them."""
+    body = snapshot_body(accounts=1)
+    body["accounts"].append(dict(body["accounts"][0]))
+    status, answer = _post(world, body)
+    assert status == 400
+    assert "accounts[1]" in answer["error"]["message"]
+    assert body["accounts"][0]["account_id"] not in answer["error"]["message"]
