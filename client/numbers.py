@@ -88,3 +88,18 @@ def lenient_conid(value: Any) -> int | None:
             logger.warning("the gateway sent an unreadable contract id; the row is skipped")
         return None
     return int(number)
+
+
+# The contract's text limits (server/ingest/schemas.py): a longer value would cost the whole
+# snapshot, so it is cut to fit instead.
+SYMBOL_MAX = 64
+DESCRIPTION_MAX = 4000
+CODE_MAX = 16
+
+
+def bounded_text(value: Any, limit: int) -> str | None:
+    """A gateway text value as a string of at most `limit` characters (None if absent/odd)."""
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    text = str(value).strip()
+    return text[:limit] or None

@@ -19,7 +19,15 @@ from decimal import Decimal
 from typing import Any
 
 from client.gateway import GatewayClient
-from client.numbers import decimal_to_string, lenient_conid, lenient_decimal
+from client.numbers import (
+    CODE_MAX,
+    DESCRIPTION_MAX,
+    SYMBOL_MAX,
+    bounded_text,
+    decimal_to_string,
+    lenient_conid,
+    lenient_decimal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +66,15 @@ def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "conid": conid,
-        "symbol": raw.get("ticker") or raw.get("contractDesc"),
-        "description": raw.get("contractDesc"),
-        "asset_class": raw.get("assetClass"),
+        "symbol": bounded_text(raw.get("ticker") or raw.get("contractDesc"), SYMBOL_MAX),
+        "description": bounded_text(raw.get("contractDesc"), DESCRIPTION_MAX),
+        "asset_class": bounded_text(raw.get("assetClass"), CODE_MAX),
         "quantity": quantity,
         "market_price": lenient_decimal(raw.get("mktPrice"), "mktPrice"),
         "market_value": lenient_decimal(raw.get("mktValue"), "mktValue"),
         "average_cost": lenient_decimal(raw.get("avgCost"), "avgCost"),
         "unrealized_pnl": lenient_decimal(raw.get("unrealizedPnl"), "unrealizedPnl"),
-        "currency": raw.get("currency"),
+        "currency": bounded_text(raw.get("currency"), CODE_MAX),
         # Not in DESIGN.md's list, but accepted by the server: the risk figures need it.
         "multiplier": lenient_decimal(raw.get("multiplier"), "multiplier"),
     }

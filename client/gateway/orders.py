@@ -17,7 +17,10 @@ from typing import Any
 from client.gateway.errors import GatewayProtocolError
 from client.gateway.transport import GatewayTransport
 from client.numbers import (
+    CODE_MAX,
+    SYMBOL_MAX,
     NumberFormatError,
+    bounded_text,
     lenient_conid,
     lenient_decimal,
     parse_trailing_amount,
@@ -89,7 +92,7 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "order_id": str(order_id),
         "conid": conid,
-        "symbol": order.get("ticker") or order.get("symbol"),
+        "symbol": bounded_text(order.get("ticker") or order.get("symbol"), SYMBOL_MAX),
         "side": side,
         "order_type": order_type,
         "quantity": quantity,
@@ -97,8 +100,8 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
         "limit_price": limit_price,
         "trailing_amount": trailing_amount,
         "trailing_unit": trailing_unit,
-        "time_in_force": order.get("timeInForce"),
-        "status": order.get("status"),
+        "time_in_force": bounded_text(order.get("timeInForce"), CODE_MAX),
+        "status": bounded_text(order.get("status"), CODE_MAX),
     }
 
 

@@ -81,3 +81,19 @@ def test_a_bare_nan_from_the_gateway_becomes_null_not_a_refused_snapshot():
 ])
 def test_contract_ids_are_whole_numbers_or_skipped(raw, expected):
     assert lenient_conid(raw) == expected
+
+
+def test_gateway_text_is_cut_to_the_contracts_limits_instead_of_costing_the_snapshot():
+    from client.gateway.orders import to_stop_order
+    from client.snapshot import to_position
+
+    long_description = "SPX    JAN2027 5000 P [SPXW  270115P05000000 100] " * 3
+    position = to_position({"conid": 1, "position": "1", "contractDesc": long_description,
+                            "ticker": None, "currency": 840})
+    assert position is not None and len(position["symbol"]) == 64
+    assert position["description"] == long_description.strip()
+    assert position["currency"] == "840"
+    order = to_stop_order({"orderId": 7, "conid": 1, "side": "SELL", "orderType": "Stop",
+                           "status": "Submitted", "auxPrice": "1", "ticker": "X" * 100,
+                           "remainingQuantity": "1", "timeInForce": "GTC"})
+    assert order is not None and len(order["symbol"]) == 64
