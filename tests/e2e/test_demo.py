@@ -1,5 +1,5 @@
-"""`make demo` (scripts/demo.py): server + simulator + a paired headless connector that syncs;
-Ctrl-C stops every process it started."""
+"""`make demo` (scripts/demo.py): server + simulator + a paired headless connector that syncs,
+a spare pairing token that works, and Ctrl-C stops every process it started."""
 
 from __future__ import annotations
 
@@ -45,6 +45,14 @@ def test_demo_syncs_the_demo_book_and_stops_cleanly(tmp_path):
         gateway_port = int(re.search(r"IBKR gateway simulator\s+https://127\.0\.0\.1:(\d+)",
                                      output).group(1))
         assert "Headless connector" in output and "needs_token" not in output
+        assert f"http://127.0.0.1:{port}/profile/ibkr" in output and "demo@example.com" in output
+        # The printed token is spare (the demo's connector paired with its own): it still pairs.
+        token = next(word for word in output.split() if word.startswith("vct_"))
+        exchange = requests.post(f"http://127.0.0.1:{port}/api/v1/connector/exchange",
+                                 timeout=10, json={"token": token, "device": {
+                                     "hostname": "demo-pc", "platform": "Windows-11",
+                                     "connector_version": "1.0.0"}})
+        assert exchange.status_code == 201, exchange.text
         session = requests.Session()
         answer = session.post(f"http://127.0.0.1:{port}/api/v1/session", timeout=10,
                               json={"email": "demo@example.com", "password": "veracity-demo"})
