@@ -2,9 +2,9 @@
 
 Environment: VERACITY_BIND (default 127.0.0.1:8000, behind a TLS-terminating proxy),
 WEB_CONCURRENCY (worker processes; default 2 x CPUs + 1, at most 8), VERACITY_THREADS (threads per
-worker, default 1), VERACITY_LOG_LEVEL (default info). The app's own settings are read by
-server.settings when each worker builds the app (no preload: every worker opens its own
-database connections after the fork).
+worker; default 1, i.e. sync workers; more means gthread), VERACITY_LOG_LEVEL (default info).
+The app's own settings are read by server.settings when each worker builds the app (no preload:
+every worker opens its own database connections after the fork).
 """
 
 import multiprocessing
@@ -13,13 +13,19 @@ import os
 wsgi_app = "server.app:create_app()"
 bind = [os.environ.get("VERACITY_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
-worker_class = "gthread"
 # One thread per worker by default: the work is CPU-bound Python plus SQLite writes serialized
 # by a lock, and threads of one process fight over the GIL, so a thread holding the write lock
 # waited up to the 5 ms switch interval to get it back after each statement. Measured with
 # benchmarks/ingest.py (2 workers, same run): 4 threads -> 1 thread took snapshots from 14-15 %
 # to 19-29 % of the baseline rate and server CPU per snapshot from 4.2 to 2.4-3.9 ms.
 threads = int(os.environ.get("VERACITY_THREADS", "1"))
+# With one thread, sync workers: a sync worker accepts a connection only when it is idle, so the
+# load spreads over all workers. A gthread worker's main thread accepts whatever arrives, busy or
+# not; with 8 keep-alive connections one of two workers often held 6-8 of them and the machine
+# sat 45 % idle (/proc/stat during benchmarks/ingest.py), while sync workers left it 10 % idle.
+# Sync workers close the connection after each answer: fine behind the TLS-terminating proxy,
+# and a connector sends a few requests a minute. More threads (VERACITY_THREADS) mean gthread.
+worker_class = "sync" if threads == 1 else "gthread"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -192,7 +192,7 @@ def main() -> int:
     results = [combine([round_results[index] for round_results in rounds])
                for index in range(len(routes))]
     database = "SQLite" if arguments.database_url is None else "given database"
-    print(f"gunicorn gthread, {arguments.workers} workers, {database}; wrk 1 thread, "
+    print(f"gunicorn (gunicorn.conf.py), {arguments.workers} workers, {database}; wrk 1 thread, "
           f"{arguments.connections} connections, {arguments.rounds} rounds x "
           f"{arguments.seconds} s per route; "
           f"snapshot body {len(snapshot)} bytes (50 positions, 10 stop orders)")

@@ -63,6 +63,8 @@ class Database:
                 raise
             finally:
                 cursor.close()
+        if self._write_queue is not None:
+            self._write_queue.checkpoint_when_due(connection)
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,7 +78,17 @@ class Database:
 
 
 class SqliteWriteQueue:
-    """An exclusive lock for SQLite writers: a thread lock, then flock on a file beside the DB."""
+    """An exclusive lock for SQLite writers: a thread lock, then flock on a file beside the DB.
+
+    It also checkpoints the WAL, outside the lock: SQLite's own automatic checkpoint runs inside
+    the commit that pushes the WAL past 1000 pages, i.e. while this lock is held, and its fsync
+    (measured: 13-22 ms on our machines) then stalls every other writer. Checkpointing every
+    CHECKPOINT_EVERY_COMMITS commits keeps the WAL below that mark, so the automatic one stays a
+    fallback for writes that do not come through here.
+    """
+
+    # A snapshot of 50 positions adds ~10 pages: 50 commits stay well below 1000 pages.
+    CHECKPOINT_EVERY_COMMITS = 50
 
     def __init__(self, url: str) -> None:
         database_path = url.split("///", 1)[1] if "///" in url else ""
@@ -84,6 +96,24 @@ class SqliteWriteQueue:
         self._lock_path = (Path(database_path + ".write-lock")
                            if database_path and database_path != ":memory:" else None)
         self._descriptor: int | None = None
+        self._commits_since_checkpoint = 0
+
+    def checkpoint_when_due(self, connection: Any) -> None:
+        """After a commit, with the lock released: copy the WAL back every so many commits.
+
+        PASSIVE never waits for readers or writers; pages it cannot copy yet are left for the
+        next round. A failure costs nothing but a longer WAL, so it never fails the request.
+        """
+        self._commits_since_checkpoint += 1  # a lost update between threads only shifts a round
+        if self._commits_since_checkpoint < self.CHECKPOINT_EVERY_COMMITS:
+            return
+        self._commits_since_checkpoint = 0
+        with contextlib.suppress(sqlite3.Error):
+            cursor = connection.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                cursor.close()
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
