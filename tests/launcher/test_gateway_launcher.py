@@ -26,6 +26,7 @@ from client.launcher import (
 )
 from client.platform import current_platform
 from simulator.gateway_folder import FakeGateway
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -87,9 +88,8 @@ def test_follows_a_port_change_in_conf_yaml(launcher: GatewayLauncher,
     launcher.start()
     wait_for_gateway(fake_gateway_folder.port, launcher)
 
-    new_port = fake_gateway_folder.port + 1 if fake_gateway_folder.port < 65000 else 20000
-    with socket.socket() as probe:  # make sure the new port is usable on this machine
-        probe.bind(("127.0.0.1", new_port))
+    # A port the system just handed out as free (port + 1 was sometimes held by a parallel test).
+    new_port = free_port()
     set_listen_port(fake_gateway_folder.conf, new_port)  # as if the person edited the file
     follower.check_once()
     follower.check_once()  # no change since: no second report
