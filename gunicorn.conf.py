@@ -26,7 +26,10 @@ threads = int(os.environ.get("VERACITY_THREADS", "1"))
 # Sync workers close the connection after each answer: fine behind the TLS-terminating proxy,
 # and a connector sends a few requests a minute. More threads (VERACITY_THREADS) mean gthread.
 worker_class = "sync" if threads == 1 else "gthread"
-timeout = 30
+# A sync worker that answers nothing for this long is killed. Above the slowest legitimate request:
+# an S3 metadata refresh (2 attempts x (5 s connect + 10 s read), server/downloads/storage.py) or
+# a SQLite busy wait (30 s, server/db.py).
+timeout = 60
 graceful_timeout = 20
 keepalive = 5
 loglevel = os.environ.get("VERACITY_LOG_LEVEL", "info")
