@@ -68,7 +68,10 @@ KEY_POLL_INTERVAL_S = 2.0  # while unpaired: how often to look for a key stored 
 MAX_IDLE_S = 15.0  # the loop wakes at least this often (status file freshness)
 DELIVERY_BACKOFF_INITIAL_S = 5.0
 OUTBOX_BATCH = 50
-UNEXPECTED_ERROR_RETRY_S = 30
+UNEXPECTED_ERROR_RETRY_S = 15.0  # the loop never waits longer than MAX_IDLE_S anyway
+UNEXPECTED_ERROR_TEXT = (
+    "The connector hit an unexpected error and keeps trying.",
+    "If it persists, open the logs folder or run `ibkr-connector doctor`.")
 
 
 class SyncOutcome(StrEnum):
@@ -140,6 +143,7 @@ class Engine:
         self._session: SessionCheck | None = None
         self._veracity_down_message = ""
         self._revoked_notice = False
+        self._unexpected_error = False  # the last step raised; cleared when one completes
         self._last_fingerprint: str | None = None
         self._last_full_queued_at = float("-inf")
         self._last_snapshot_at: datetime | None = None
@@ -234,20 +238,22 @@ class Engine:
         """Do what is due, wait for the next thing, until stop()."""
         logger.info("connector %s started (gateway %s, Veracity %s)", connector_version(),
                     self.gateway.transport.address.base_url, self.settings.veracity_url or "-")
-        self._publish()  # paired or not, before the first (possibly long) step
         try:
+            # Inside the try: a broken outbox or key store here must still mark the engine
+            # stopped and close the clients on the way out.
+            self._publish()  # paired or not, before the first (possibly long) step
             while not self._stop_event.is_set():
                 try:
                     delay = self.step()
                 except Exception:
                     # A bug or a broken disk must not end the loop: say so and keep trying.
-                    logger.exception("unexpected error in the sync loop; trying again in %d s",
-                                     UNEXPECTED_ERROR_RETRY_S)
-                    self.holder.set_state(
-                        ConnectorState.ERROR, "The connector hit an unexpected error and keeps "
-                        "trying.", "If it persists, open the logs folder or run "
-                        "`ibkr-connector doctor`.")
                     delay = UNEXPECTED_ERROR_RETRY_S
+                    logger.exception("unexpected error in the sync loop; trying again in %.0f s",
+                                     min(delay, MAX_IDLE_S))
+                    # The flag keeps _publish (called mid-step by later attempts) from showing
+                    # "syncing" between two failures, which would notify the person each time.
+                    self._unexpected_error = True
+                    self.holder.set_state(ConnectorState.ERROR, *UNEXPECTED_ERROR_TEXT)
                 self._wake_event.wait(max(0.0, min(delay, MAX_IDLE_S)))
                 self._wake_event.clear()
         finally:
@@ -262,6 +268,7 @@ class Engine:
         """Do everything that is due now; returns the seconds until something is due again."""
         with contextlib.suppress(PacerStopped):
             self._step()
+        self._unexpected_error = False  # a step completed: whatever failed before works again
         self._publish()
         return self.seconds_until_due()
 
@@ -537,6 +544,8 @@ class Engine:
         if self._credential_problem:
             status = current.with_state(ConnectorState.ERROR, self._credential_problem,
                                         "Choose a key store, then pair again.", **common)
+        elif self._unexpected_error:
+            status = current.with_state(ConnectorState.ERROR, *UNEXPECTED_ERROR_TEXT, **common)
         elif self.veracity is None:
             status = current.with_state(
                 ConnectorState.NEEDS_TOKEN, "Veracity's address is not set.",

@@ -4,6 +4,7 @@ simulator (HTTPS) and the real server (gunicorn on loopback)."""
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from client.credentials import FileStore
 from client.engine import Engine, SyncOutcome
 from client.settings import Settings
 from client.state import ConnectorState, GatewayState
+from client.status_file import STATUS_FILE_NAME
 from tests.support.server_fixtures import start_live_server
 
 EMAIL_NUMBERS = itertools.count()
@@ -263,6 +265,52 @@ def test_an_unexpected_error_is_reported_and_the_loop_goes_on(folders):
     finally:
         engine.stop()
     assert calls and not engine._thread.is_alive()
+
+
+def unreachable_engine(folders) -> Engine:
+    from tests.support.processes import free_port
+
+    settings = Settings(veracity_url=f"http://127.0.0.1:{free_port()}",
+                        gateway_url=f"https://127.0.0.1:{free_port()}", key_store="file")
+    return Engine(settings, folders, credentials=FileStore(folders.data_dir / "k"))
+
+
+def test_a_broken_outbox_at_start_still_marks_the_engine_stopped(folders, monkeypatch):
+    engine = unreachable_engine(folders)
+
+    def broken_count() -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(engine.outbox, "count", broken_count)
+    with pytest.raises(sqlite3.OperationalError):
+        engine.run()
+    record = json.loads((folders.data_dir / STATUS_FILE_NAME).read_text(encoding="utf-8"))
+    assert record["written_at"] == 0  # mark_stopped ran: readers see "not running"
+
+
+def test_an_ongoing_unexpected_error_does_not_flip_back_to_another_state(folders, monkeypatch):
+    monkeypatch.setattr("client.engine.UNEXPECTED_ERROR_RETRY_S", 0.01)
+    engine = unreachable_engine(folders)
+    states: list[ConnectorState] = []
+    engine.holder.subscribe(lambda status: states.append(status.state))
+    calls = []
+
+    def failing_then_working_step() -> None:
+        calls.append(1)
+        engine._publish()  # as _check_session does mid-step
+        if len(calls) < 5:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    engine._step = failing_then_working_step  # type: ignore[method-assign]
+    engine.start()
+    try:
+        assert engine.holder.wait_for(lambda s: len(calls) >= 5
+                                      and s.state is not ConnectorState.ERROR, 10)
+    finally:
+        engine.stop()
+    first_error = states.index(ConnectorState.ERROR)
+    # One ERROR while failing, then the state once a step completes; nothing in between.
+    assert states[first_error:] == [ConnectorState.ERROR, ConnectorState.NEEDS_TOKEN]
 
 
 def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
