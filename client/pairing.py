@@ -11,6 +11,7 @@ import logging
 import platform
 import re
 import socket
+import sqlite3
 
 from client.credentials import CredentialError, CredentialStore
 from client.outbox import Outbox
@@ -91,7 +92,14 @@ def pair_with_token(token: str, veracity: VeracityClient, credentials: Credentia
         return PairingOutcome(False, "credential_store",
                               f"Paired, but the key could not be stored: {error}. Fix that and "
                               "pair again with a new token."), None
-    dropped = outbox.clear()
+    try:
+        dropped = outbox.clear()
+    except (sqlite3.Error, OSError) as error:
+        # The token is spent and the key stored: the pairing worked, and saying otherwise
+        # would send the person for a new token that cannot help with a broken outbox.
+        logger.warning("paired, but unsent snapshots of the earlier pairing could not be "
+                       "dropped: %s", error)
+        dropped = 0
     if dropped:
         logger.warning("%d unsent snapshot(s) of the earlier pairing dropped", dropped)
     logger.info("paired with Veracity as connector %s", pairing.connector_id)
