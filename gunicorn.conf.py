@@ -28,7 +28,8 @@ threads = int(os.environ.get("VERACITY_THREADS", "1"))
 worker_class = "sync" if threads == 1 else "gthread"
 # A sync worker that answers nothing for this long is killed. Above the slowest legitimate request:
 # an S3 metadata refresh (2 attempts x (5 s connect + 10 s read), server/downloads/storage.py) or
-# a SQLite busy wait (30 s, server/db.py).
+# a SQLite busy wait (30 s, server/db.py). Ingest writers queue on server/db.py's write lock
+# without a limit, so a long outside writer (a migration) can still run a queued one past it.
 timeout = 60
 graceful_timeout = 20
 keepalive = 5

@@ -11,6 +11,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
+def exact_text(number: Decimal) -> str:
+    """A decimal as SQLite stores it: plain digits, never an exponent (1E-8 -> 0.00000001)."""
+    return format(number, "f")
+
+
 class ExactDecimal(TypeDecorator[Decimal]):
     """NUMERIC on PostgreSQL; TEXT on SQLite, whose NUMERIC affinity would round through float."""
 
@@ -26,7 +31,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         number = value if isinstance(value, Decimal) else Decimal(str(value))
-        return format(number, "f") if dialect.name == "sqlite" else number
+        return exact_text(number) if dialect.name == "sqlite" else number
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

@@ -12,12 +12,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 EXTENSION_KEY = "veracity_database"
@@ -32,7 +31,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_queue = SqliteWriteQueue(url) if self.is_sqlite else None
+        self._write_queue = SqliteWriteQueue(self.engine.url.database) if self.is_sqlite else None
 
     @contextlib.contextmanager
     def raw_connection(self) -> Iterator[Any]:
@@ -90,8 +89,7 @@ class SqliteWriteQueue:
     # A snapshot of 50 positions adds ~10 pages: 50 commits stay well below 1000 pages.
     CHECKPOINT_EVERY_COMMITS = 50
 
-    def __init__(self, url: str) -> None:
-        database_path = url.split("///", 1)[1] if "///" in url else ""
+    def __init__(self, database_path: str | None) -> None:
         self._thread_lock = threading.Lock()
         self._lock_path = (Path(database_path + ".write-lock")
                            if database_path and database_path != ":memory:" else None)
@@ -138,22 +136,13 @@ class SqliteWriteQueue:
 def make_engine(url: str) -> Engine:
     """An engine for `url` with the per-database settings this app relies on."""
     if url.startswith("sqlite"):
-        database_path = url.split("///", 1)[1] if "///" in url else ""
+        database_path = make_url(url).database
         if database_path and database_path != ":memory:":
             Path(database_path).parent.mkdir(parents=True, exist_ok=True)
-        # The ingest path hands Decimals straight to sqlite3: store them as exact text, never as
-        # a binary float. (Registered on the sqlite3 module, i.e. for this whole process.)
-        sqlite3.register_adapter(Decimal, _decimal_as_text)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def _decimal_as_text(value: Decimal) -> str:
-    # Exact text, as server.columns.ExactDecimal stores it (str() may use an exponent, 1E-9,
-    # which reads back as the same Decimal).
-    return str(value)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

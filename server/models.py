@@ -112,6 +112,16 @@ class SnapshotAccount(Base):
     cash: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
 
 
+# The contract's fields of a position and of a stop order, in column order: the ingest path
+# writes them by these names and the portfolio API reads them back by the same names.
+POSITION_DATA_COLUMNS = ("conid", "symbol", "description", "asset_class", "quantity",
+                         "market_price", "market_value", "average_cost", "unrealized_pnl",
+                         "currency", "multiplier")
+STOP_ORDER_DATA_COLUMNS = ("order_id", "conid", "symbol", "side", "order_type", "quantity",
+                           "stop_price", "limit_price", "trailing_amount", "trailing_unit",
+                           "time_in_force", "status")
+
+
 class Position(Base):
     """A position of an account at the snapshot's time."""
 

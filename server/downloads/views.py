@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -25,6 +26,7 @@ from server.downloads.storage import StorageError
 from server.errors import ApiError, NotFound
 from server.openapi import declare_operations
 
+T = TypeVar("T")
 blueprint = Blueprint("downloads", __name__, url_prefix="/api/v1/downloads/ibkr-connector/windows")
 
 
@@ -115,18 +117,26 @@ def _feed_of(state: DownloadsState) -> str:
     return meta.feed
 
 
+def _from_feed(state: DownloadsState, lookup: Callable[[Any, str], T], name: str) -> T:
+    """`lookup(feed, name)` on the configured feed; 404 for a file it lacks, 503 without one."""
+    try:
+        return lookup(_feed_of(state), name)
+    except UnknownFeedFile:
+        raise _not_in_feed(name) from None
+    except NotConfigured as error:
+        state.resolver.report_problem(str(error))
+        raise DownloadNotConfigured() from None
+
+
+def _not_in_feed(name: str) -> NotFound:
+    return NotFound(f"The update feed has no file named {name!r}.")
+
+
 @blueprint.get("/updates/releases.<channel>.json")
 def update_feed_index(channel: str) -> Any:
     """Velopack's feed index, served by us (Velopack adds a query string we must not break)."""
     state = _state()
-    name = f"releases.{channel}.json"
-    try:
-        body = state.feed.index(_feed_of(state), name)
-    except UnknownFeedFile:
-        raise NotFound(f"The update feed has no file named {name!r}.") from None
-    except NotConfigured as error:
-        state.resolver.report_problem(str(error))
-        raise DownloadNotConfigured() from None
+    body = _from_feed(state, state.feed.index, f"releases.{channel}.json")
     response = Response(body, mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -136,19 +146,13 @@ def update_feed_index(channel: str) -> Any:
 def update_feed_package(name: str) -> Any:
     """A package the feed index lists: a fresh presigned URL, or the file of a local feed."""
     state = _state()
-    try:
-        location = state.feed.package(_feed_of(state), name)
-    except UnknownFeedFile:
-        raise NotFound(f"The update feed has no file named {name!r}.") from None
-    except NotConfigured as error:
-        state.resolver.report_problem(str(error))
-        raise DownloadNotConfigured() from None
+    location = _from_feed(state, state.feed.package, name)
     if isinstance(location, S3Object):
         return _redirect(_presigned(state, location, None))
     try:
         handle = location.open("rb")
     except OSError:
-        raise NotFound(f"The update feed has no file named {name!r}.") from None
+        raise _not_in_feed(name) from None
     size = os.fstat(handle.fileno()).st_size
     response = Response(wrap_file(request.environ, handle), mimetype="application/octet-stream",
                         direct_passthrough=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from server.db import Database
 from server.errors import InvalidKey, InvalidRequest
@@ -76,11 +74,12 @@ def store_snapshot(database: Database, connection: Any, connector_id: str, user_
     # Every parameter is ready before the write lock is taken: other writers wait only for the
     # database work itself.
     accounts = [((user_id, taken_at, account.account_id, account.base_currency,
-                  account.net_liquidation, account.cash),
+                  sql.number(account.net_liquidation), sql.number(account.cash)),
                  sql.insert_positions.values(account.positions or ()),
                  sql.insert_stop_orders.values(account.stop_orders or ()))
                 for account in snapshot.accounts]
-    duplicate_errors = (IntegrityError, database.engine.dialect.loaded_dbapi.IntegrityError)
+    # The DB-API cursor raises the driver's own error, not SQLAlchemy's wrapper.
+    duplicate_error = database.engine.dialect.loaded_dbapi.IntegrityError
     try:
         with database.write_transaction(connection) as cursor:
             cursor.execute(sql.insert_snapshot,
@@ -92,7 +91,7 @@ def store_snapshot(database: Database, connection: Any, connector_id: str, user_
                 sql.insert_positions.run(cursor, account_pk, positions)
                 sql.insert_stop_orders.run(cursor, account_pk, stop_orders)
             cursor.execute(sql.advance_last_snapshot, (taken_at, connector_id, taken_at))
-    except duplicate_errors:
+    except duplicate_error:
         # The unique (user_id, snapshot_id) refused a replay (possibly one racing this one).
         if _already_stored(database, connection, user_id, snapshot_id):
             return True

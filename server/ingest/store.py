@@ -7,8 +7,9 @@ a SQLAlchemy-managed connection and transaction. The tables and columns are thos
 server/models.py; tests read what this writes back through the ORM, field by field.
 
 Values are stored the way server.columns stores them: on SQLite, times as naive UTC text in
-SQLAlchemy's format and decimals as exact text (str(), as the sqlite3 adapter registered by
-server.db writes them); on PostgreSQL, Decimal and aware datetimes as they are.
+SQLAlchemy's format and decimals as exact plain text (server.columns.exact_text, which the
+sqlite3 adapter registered by server.db also uses); on PostgreSQL, Decimal and aware datetimes
+as they are.
 """
 
 from __future__ import annotations
@@ -20,11 +21,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-POSITION_COLUMNS = ("conid", "symbol", "description", "asset_class", "quantity", "market_price",
-                    "market_value", "average_cost", "unrealized_pnl", "currency", "multiplier")
-STOP_ORDER_COLUMNS = ("order_id", "conid", "symbol", "side", "order_type", "quantity",
-                      "stop_price", "limit_price", "trailing_amount", "trailing_unit",
-                      "time_in_force", "status")
+from server.columns import exact_text
+from server.models import POSITION_DATA_COLUMNS, STOP_ORDER_DATA_COLUMNS
 
 
 def _insert(table: str, columns: Sequence[str], returning: bool = False) -> str:
@@ -62,13 +60,17 @@ class IngestSql:
             "snapshot_accounts", ("snapshot_pk", "user_id", "taken_at", "account_id",
                                   "base_currency", "net_liquidation", "cash"), returning=True))
         self.insert_positions = _BulkInsert(
-            "positions", ("snapshot_account_id", *POSITION_COLUMNS), self.is_sqlite)
+            "positions", ("snapshot_account_id", *POSITION_DATA_COLUMNS), self.is_sqlite)
         self.insert_stop_orders = _BulkInsert(
-            "stop_orders", ("snapshot_account_id", *STOP_ORDER_COLUMNS), self.is_sqlite)
+            "stop_orders", ("snapshot_account_id", *STOP_ORDER_DATA_COLUMNS), self.is_sqlite)
         # Backfilled (older) snapshots must not move last_snapshot_at backwards.
         self.advance_last_snapshot = statement(
             "UPDATE connectors SET last_snapshot_at = ? WHERE id = ? "
             "AND (last_snapshot_at IS NULL OR last_snapshot_at < ?)")
+
+    def number(self, value: Decimal | None) -> Any:
+        """A decimal as this database stores it (exact text on SQLite)."""
+        return exact_text(value) if self.is_sqlite and value is not None else value
 
     def time(self, moment: datetime | None) -> Any:
         """A timezone-aware datetime as this database stores it."""
@@ -105,14 +107,14 @@ class _BulkInsert:
 
         Values come straight from each model's __dict__ through one C-level itemgetter: this
         runs for every position of every snapshot. PostgreSQL gets one tuple per row (for COPY,
-        decimals stay Decimal); SQLite one flat list with decimals as exact text, as the
-        adapter registered by server.db would write them, but converted here, outside the write
-        lock, in one pass instead of one adapter call per number inside the INSERT.
+        decimals stay Decimal); SQLite one flat list with decimals as exact text, as
+        server.columns.ExactDecimal writes them, but converted here, outside the write lock, in
+        one pass instead of one adapter call per number inside the INSERT.
         """
         values_of = self._values_of
         if not self.is_sqlite:
             return [values_of(item.__dict__) for item in items]
-        return [str(value) if value.__class__ is Decimal else value
+        return [exact_text(value) if value.__class__ is Decimal else value
                 for item in items for value in values_of(item.__dict__)]
 
     def run(self, cursor: Any, parent_id: int, values: Sequence[Any]) -> None:

@@ -26,13 +26,13 @@ def as_decimal(value: Any) -> Decimal | None:
 
 
 @with_wide_decimals
-def money(value: Any, currency: str | None = None, *, with_code: bool = True) -> str:
+def money(value: Any, currency: str | None = None) -> str:
     """`1,234.50 USD` (two decimals, thousands separators); an em dash when unknown."""
     number = as_decimal(value)
     if number is None:
         return "—"
     text = format(number.quantize(CENT, rounding=ROUND_HALF_EVEN), ",f")
-    return f"{text} {currency}" if with_code and currency else text
+    return f"{text} {currency}" if currency else text
 
 
 @with_wide_decimals

@@ -18,14 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.columns import iso_utc
-from server.models import Position, Snapshot, SnapshotAccount, StopOrder
+from server.models import (
+    POSITION_DATA_COLUMNS,
+    STOP_ORDER_DATA_COLUMNS,
+    Position,
+    Snapshot,
+    SnapshotAccount,
+    StopOrder,
+)
 from server.profile.risk import annotate_account
 
-POSITION_FIELDS = ("conid", "symbol", "description", "asset_class", "quantity", "market_price",
-                   "market_value", "average_cost", "unrealized_pnl", "currency", "multiplier")
-STOP_ORDER_FIELDS = ("order_id", "conid", "symbol", "side", "order_type", "quantity",
-                     "stop_price", "limit_price", "trailing_amount", "trailing_unit",
-                     "time_in_force", "status")
 # Charts need a shape, not every 2-minute point of a year: thin long histories to this many.
 MAX_HISTORY_POINTS_PER_ACCOUNT = 1000
 
@@ -132,8 +134,8 @@ def build_portfolio(session: Session, user_id: int, history_days: int,
             "cash": _plain(account.cash),
             "taken_at": iso_utc(account.taken_at),
             "snapshot_id": snapshot_ids.get(account.snapshot_pk),
-            "positions": [_row_dict(row, POSITION_FIELDS) for row in positions[account.id]],
-            "stop_orders": [_row_dict(row, STOP_ORDER_FIELDS) for row in orders[account.id]],
+            "positions": [_row_dict(row, POSITION_DATA_COLUMNS) for row in positions[account.id]],
+            "stop_orders": [_row_dict(row, STOP_ORDER_DATA_COLUMNS) for row in orders[account.id]],
         }))
     return {
         "as_of": max((account["taken_at"] for account in answer_accounts), default=None),
