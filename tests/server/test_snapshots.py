@@ -171,12 +171,7 @@ def test_a_large_portfolio_fits_the_default_body_limit(world: World) -> None:
     assert last == {**body["accounts"][7]["positions"][519], "risk": last["risk"]}
 
 
-@pytest.mark.parametrize("database_kind", ["sqlite", pytest.param("postgresql",
-                                                                   marks=pytest.mark.postgres)])
-def test_two_copies_racing_are_stored_once(database_kind: str, tmp_path: Path,
-                                           request: pytest.FixtureRequest) -> None:
-    database_url = (request.getfixturevalue("postgres_database_url")
-                    if database_kind == "postgresql" else None)
+def test_two_copies_racing_are_stored_once(database_url: str, tmp_path: Path) -> None:
     with start_live_server(tmp_path, database_url=database_url, workers=3) as server:
         server.create_user("race@example.com")
         _, key = server.pair("race@example.com")
@@ -209,3 +204,24 @@ def test_a_refusal_names_the_field_not_the_ibkr_account(world: World) -> None:
     assert status == 400
     assert "accounts[1]" in answer["error"]["message"]
     assert body["accounts"][0]["account_id"] not in answer["error"]["message"]
+
+
+def test_decimals_are_stored_in_one_plain_spelling(world: World) -> None:
+    body = snapshot_body(positions=1, stop_orders=1)
+    account = body["accounts"][0]
+    account["cash"] = "1.5E+3"
+    account["positions"][0]["market_price"] = "1E-8"
+    account["stop_orders"][0]["stop_price"] = "0.00000250"
+    assert _post(world, body)[0] == 201
+    db = database(world.app)
+    expected = {"SELECT cash FROM snapshot_accounts": "1500",
+                "SELECT market_price FROM positions": "0.00000001",
+                "SELECT stop_price FROM stop_orders": "0.00000250"}  # trailing zeros kept
+    with db.raw_connection() as connection:
+        cursor = connection.cursor()
+        for query, text in expected.items():
+            cursor.execute(query)
+            stored = cursor.fetchone()[0]
+            # SQLite keeps the text (as the ORM writes it); PostgreSQL a NUMERIC of that value.
+            assert stored == (text if db.is_sqlite else Decimal(text)), query
+        cursor.close()

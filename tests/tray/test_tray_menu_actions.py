@@ -54,6 +54,14 @@ class Tray:
         self.driver.wait_visible(dialog.window)
         return dialog
 
+    def click_and_settle(self, dialog: Any, button: Any) -> None:
+        """Click a `dialog` button that closes it, then wait for the work its answer queued."""
+        self.driver.click(button)
+        # The answer closes the window and queues its work in one Tk callback: once the window
+        # is gone (checked on the Tk thread), the work is queued and wait_idle sees it.
+        self.driver.wait_until(lambda: not dialog.window.winfo_exists(), "the dialog to close")
+        self.controller.wait_idle()
+
 
 def make_tray(x_server: XServer, dialogs: DialogHost, home: Path,
               veracity_url: str) -> Tray:
@@ -84,6 +92,7 @@ def tray_factory(x_server: XServer, dialog_host: DialogHost,
 
     yield factory
     for tray in made:
+        tray.controller.stop_event.set()  # ends update-check threads a failed test left running
         if tray.controller.launcher is not None:
             tray.controller.launcher.stop()
         tray.controller.slot.stop()
@@ -138,9 +147,7 @@ def test_a_taken_port_is_offered_a_move_and_everything_follows(
             tray.driver.on_tk(lambda: question.text_label.cget("text")))
         tray.driver.screenshot("dialog-port-taken")
 
-        tray.driver.click(question.buttons["Move to a free port"])
-        time.sleep(0.3)  # the click is handled on the Tk thread, which queues the move
-        tray.controller.wait_idle()
+        tray.click_and_settle(question, question.buttons["Move to a free port"])
 
     moved = read_listen_settings(fake_gateway_folder.conf)
     assert moved.port != fake_gateway_folder.port
@@ -159,9 +166,7 @@ def test_set_gateway_folder_through_its_dialog(tray_factory: Callable[..., Tray]
     tray.menu.click("Set gateway folder…")
     dialog = tray.dialog("folder")
     tray.driver.type_into(dialog.entry, str(fake_gateway_folder.root))
-    tray.driver.click(dialog.use_button)
-    tray.driver.wait_until(lambda: not dialog.window.winfo_exists(), "the dialog to close")
-    tray.controller.wait_idle()
+    tray.click_and_settle(dialog, dialog.use_button)
 
     settings = load_settings(tray.folders)
     assert settings.gateway_dir == str(fake_gateway_folder.root)
@@ -181,9 +186,7 @@ def test_settings_change_the_veracity_address_and_move_the_gateway_port(
     tray.driver.on_tk(lambda: dialog.set_value("veracity_url", "https://veracity.example.com"))
     tray.driver.on_tk(lambda: dialog.set_value("gateway_port", str(new_port)))
     tray.driver.on_tk(lambda: dialog.set_value("snapshot_interval_s", "300"))
-    tray.driver.click(dialog.save_button)
-    tray.driver.wait_until(lambda: not dialog.window.winfo_exists(), "the dialog to close")
-    tray.controller.wait_idle()
+    tray.click_and_settle(dialog, dialog.save_button)
 
     settings = load_settings(tray.folders)
     assert settings.veracity_url == "https://veracity.example.com"
@@ -243,9 +246,7 @@ def test_check_for_updates_offers_the_new_version_and_installs_it(
     assert "Install update 9.9.9" in tray.menu.labels()
     assert tray.notifications[-1].title.endswith("update available")
 
-    tray.driver.click(question.buttons["Install now"])
-    time.sleep(0.3)  # the click is handled on the Tk thread, which queues the install
-    tray.controller.wait_idle()
+    tray.click_and_settle(question, question.buttons["Install now"])
     assert tray.opened and tray.opened[-1].startswith(release_server.base_url)
     assert "installer" in tray.opened[-1]
 
@@ -321,6 +322,7 @@ def test_background_update_checks_notify_and_offer_the_install(
     assert tray.controller.dialogs.current("question") is None  # quiet: no window pops up
     tray.controller.stop_event.set()
     thread.join(5)
+    assert not thread.is_alive()
 
 
 def test_a_port_change_that_cannot_reach_conf_yaml_changes_nothing(
