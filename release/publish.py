@@ -21,7 +21,7 @@ from release.artifacts import (
     parse_feed_index,
 )
 from release.checksums import sha256_of_chunks
-from release.errors import ReleaseError
+from release.errors import InvalidJSONError, ReleaseError
 from release.layout import FEED_INDEX_NAME, BucketLayout
 from release.s3 import (
     check_bucket,
@@ -112,8 +112,10 @@ def existing_release_evidence(client: Any, layout: BucketLayout, version: str,
         evidence.append(f"{layout.uri(installer_key)} exists")
     try:
         meta = read_object_json(client, layout.bucket, layout.meta_key)
-    except ReleaseError:
-        meta = None  # a corrupt meta.json names no version; publishing replaces it
+    except InvalidJSONError:
+        # Only a corrupt meta.json names no version (publishing replaces it); access denied
+        # or an unreachable endpoint must stop the publish, not pass as "no release yet".
+        meta = None
     if isinstance(meta, dict) and meta.get("version") == version:
         evidence.append(f"{layout.uri(layout.meta_key)} already names {version}")
     feed = remote_feed_assets(client, layout)

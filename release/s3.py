@@ -17,7 +17,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from release.checksums import CHUNK_BYTES, sha256_of_chunks
-from release.errors import ReleaseError
+from release.errors import InvalidJSONError, ReleaseError
 
 CREDENTIALS_HINT = (
     "no AWS credentials found; configure the standard AWS chain "
@@ -91,14 +91,15 @@ def read_object_text(client: Any, bucket: str, key: str) -> str | None:
 
 
 def read_object_json(client: Any, bucket: str, key: str) -> Any:
-    """The object parsed as JSON, or None when it does not exist."""
+    """The object parsed as JSON, or None when it does not exist (InvalidJSONError if it
+    does not parse; any other ReleaseError is a failure to read it)."""
     text = read_object_text(client, bucket, key)
     if text is None:
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ReleaseError(f"s3://{bucket}/{key} is not valid JSON: {error}") from error
+        raise InvalidJSONError(f"s3://{bucket}/{key} is not valid JSON: {error}") from error
 
 
 def sha256_of_object(client: Any, bucket: str, key: str) -> tuple[str, int]:

@@ -225,3 +225,30 @@ def test_a_corrupt_metadata_file_is_replaced_by_the_next_publish(tmp_path, s3_cl
 
     assert read_json(s3_client, s3_bucket, f"{PREFIX}/meta.json")["sha256"] == \
         release.installer_sha256
+
+
+def test_a_metadata_file_that_cannot_be_read_stops_the_publish(tmp_path, s3_client, s3_bucket,
+                                                               monkeypatch, capsys):
+    import botocore.exceptions
+
+    import release.s3
+
+    s3_client.put_object(Bucket=s3_bucket, Key=f"{PREFIX}/meta.json",
+                         Body=json.dumps({"version": "1.2.0"}).encode())
+    before = bucket_snapshot(s3_client, s3_bucket)
+    original = release.s3.read_object_text
+
+    def denied_for_meta(client: Any, bucket: str, key: str) -> str | None:
+        if key.endswith("meta.json"):  # as S3 answers a policy that allows HEAD but not GET
+            with release.s3.explained_s3_errors(bucket, f"read {key}"):
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        return original(client, bucket, key)
+
+    monkeypatch.setattr(release.s3, "read_object_text", denied_for_meta)
+    make_fake_release(tmp_path / "Releases", "1.2.0")
+
+    assert publish(s3_bucket, tmp_path / "Releases", "1.2.0") == 1
+
+    assert "denied" in capsys.readouterr().err
+    assert bucket_snapshot(s3_client, s3_bucket) == before
