@@ -12,6 +12,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+CONID_MAX = 2**62  # the server's Conid limit (server/ingest/schemas.py)
+
 
 class NumberFormatError(ValueError):
     """A value the gateway sent that is not a number where one was expected."""
@@ -83,7 +85,8 @@ def lenient_conid(value: Any) -> int | None:
         number = parse_decimal(value)
     except NumberFormatError:
         number = None
-    if number is None or number != number.to_integral_value() or number < 0:
+    # The server's Conid is 0..2**62: a larger id would cost the whole snapshot, not one row.
+    if number is None or number != number.to_integral_value() or not 0 <= number <= CONID_MAX:
         if value is not None:
             logger.warning("the gateway sent an unreadable contract id; the row is skipped")
         return None
@@ -94,7 +97,10 @@ def lenient_conid(value: Any) -> int | None:
 # snapshot, so it is cut to fit instead.
 SYMBOL_MAX = 64
 DESCRIPTION_MAX = 4000
-CODE_MAX = 16
+CODE_MAX = 32  # asset_class, status (the server's Code)
+SHORT_CODE_MAX = 16  # time_in_force, trailing_unit
+CURRENCY_MAX = 16
+ORDER_ID_MAX = 64
 
 
 def bounded_text(value: Any, limit: int) -> str | None:

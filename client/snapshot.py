@@ -21,6 +21,7 @@ from typing import Any
 from client.gateway import GatewayClient
 from client.numbers import (
     CODE_MAX,
+    CURRENCY_MAX,
     DESCRIPTION_MAX,
     SYMBOL_MAX,
     bounded_text,
@@ -74,7 +75,7 @@ def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
         "market_value": lenient_decimal(raw.get("mktValue"), "mktValue"),
         "average_cost": lenient_decimal(raw.get("avgCost"), "avgCost"),
         "unrealized_pnl": lenient_decimal(raw.get("unrealizedPnl"), "unrealizedPnl"),
-        "currency": bounded_text(raw.get("currency"), CODE_MAX),
+        "currency": bounded_text(raw.get("currency"), CURRENCY_MAX),
         # Not in DESIGN.md's list, but accepted by the server: the risk figures need it.
         "multiplier": lenient_decimal(raw.get("multiplier"), "multiplier"),
     }

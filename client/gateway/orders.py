@@ -18,6 +18,8 @@ from client.gateway.errors import GatewayProtocolError
 from client.gateway.transport import GatewayTransport
 from client.numbers import (
     CODE_MAX,
+    ORDER_ID_MAX,
+    SHORT_CODE_MAX,
     SYMBOL_MAX,
     NumberFormatError,
     bounded_text,
@@ -83,14 +85,18 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
     limit_price = (lenient_decimal(order.get("price"), "price")
                    if order_type in WITH_LIMIT_PRICE else None)
     conid = lenient_conid(order.get("conid"))
-    order_id = order.get("orderId") or order.get("order_id")
+    raw_order_id = order.get("orderId") or order.get("order_id")
+    # An id cut to fit would name another order: one that does not fit skips the row instead.
+    order_id = None if raw_order_id is None else str(raw_order_id)
+    if order_id is not None and not 1 <= len(order_id) <= ORDER_ID_MAX:
+        order_id = None
     side = str(order.get("side") or "").strip().upper()
     if conid is None or order_id is None or side not in {"BUY", "SELL"}:
         # Without these the server cannot use the order (and would refuse the snapshot).
-        logger.warning("skipped a stop order without conid, order id or side")
+        logger.warning("skipped a stop order without a usable conid, order id or side")
         return None
     return {
-        "order_id": str(order_id),
+        "order_id": order_id,
         "conid": conid,
         "symbol": bounded_text(order.get("ticker") or order.get("symbol"), SYMBOL_MAX),
         "side": side,
@@ -100,7 +106,7 @@ def to_stop_order(order: dict[str, Any]) -> dict[str, Any] | None:
         "limit_price": limit_price,
         "trailing_amount": trailing_amount,
         "trailing_unit": trailing_unit,
-        "time_in_force": bounded_text(order.get("timeInForce"), CODE_MAX),
+        "time_in_force": bounded_text(order.get("timeInForce"), SHORT_CODE_MAX),
         "status": bounded_text(order.get("status"), CODE_MAX),
     }
 

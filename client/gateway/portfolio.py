@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from client.gateway.errors import GatewayProtocolError
+from client.gateway.errors import GatewayProtocolError, GatewayServerError
 from client.gateway.transport import GatewayTransport
-from client.numbers import lenient_decimal
+from client.numbers import CURRENCY_MAX, bounded_text, lenient_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ class PortfolioReader:
                 continue
             account_id = item.get("accountId") or item.get("id")
             if account_id:
-                accounts.append(GatewayAccount(str(account_id), item.get("currency")))
+                accounts.append(GatewayAccount(str(account_id),
+                                               bounded_text(item.get("currency"), CURRENCY_MAX)))
         return accounts
 
     def summary(self, account_id: str) -> AccountSummary:
@@ -82,7 +83,13 @@ class PortfolioReader:
         """Every position of the account, page after page until a short or empty page."""
         # The paged endpoint serves a cached list (users report minutes-old prices): clear it
         # first so a snapshot shows the prices of the moment it was taken.
-        self._transport.request("POST", f"/portfolio/{account_id}/positions/invalidate")
+        try:
+            self._transport.request("POST", f"/portfolio/{account_id}/positions/invalidate")
+        except (GatewayProtocolError, GatewayServerError) as error:
+            # Only freshness is lost: cached positions beat no snapshot. A lost session or an
+            # unreachable gateway still propagates (the pages would fail the same way).
+            logger.warning("could not clear the gateway's positions cache (%s); reading the "
+                           "cached positions", type(error).__name__)
         positions: list[dict[str, Any]] = []
         page_size: int | None = None
         for page in range(MAX_POSITION_PAGES):
@@ -117,4 +124,5 @@ def _summary_amount(summary: dict[str, Any], key: str) -> tuple[Decimal | None, 
     amount = entry.get("amount")
     if amount is None:
         amount = entry.get("value")
-    return lenient_decimal(amount, f"summary {key}"), entry.get("currency")
+    return (lenient_decimal(amount, f"summary {key}"),
+            bounded_text(entry.get("currency"), CURRENCY_MAX))

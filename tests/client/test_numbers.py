@@ -97,3 +97,40 @@ def test_gateway_text_is_cut_to_the_contracts_limits_instead_of_costing_the_snap
                            "status": "Submitted", "auxPrice": "1", "ticker": "X" * 100,
                            "remainingQuantity": "1", "timeInForce": "GTC"})
     assert order is not None and len(order["symbol"]) == 64
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(2**62, 2**62), (2**62 + 1, None),
+                                               (str(2**63), None)])
+def test_contract_ids_beyond_the_servers_limit_are_skipped(raw, expected):
+    assert lenient_conid(raw) == expected
+
+
+def test_codes_currencies_and_order_ids_fit_the_servers_limits():
+    from client.gateway.orders import to_stop_order
+    from client.snapshot import to_position
+
+    position = to_position({"conid": 1, "position": "1", "assetClass": "C" * 40,
+                            "currency": "X" * 20})
+    assert position is not None
+    assert position["asset_class"] == "C" * 32  # the server's Code allows 32, not 16
+    assert position["currency"] == "X" * 16
+    fields = {"conid": 1, "side": "SELL", "orderType": "Stop", "status": "Submitted",
+              "auxPrice": "1", "remainingQuantity": "1", "timeInForce": "T" * 20}
+    order = to_stop_order({**fields, "orderId": "9" * 64})
+    assert order is not None and order["order_id"] == "9" * 64
+    assert order["time_in_force"] == "T" * 16
+    assert to_stop_order({**fields, "orderId": "9" * 65}) is None  # cut, it would name another
+
+
+def test_account_and_summary_currencies_fit_the_servers_limit():
+    from client.gateway.portfolio import PortfolioReader
+
+    class Transport:
+        def request(self, method: str, path: str) -> object:
+            if path == "/portfolio/accounts":
+                return [{"accountId": "U1", "currency": "B" * 20}]
+            return {"netliquidation": {"amount": "1", "currency": "S" * 20}}
+
+    reader = PortfolioReader(Transport())  # type: ignore[arg-type]
+    assert reader.accounts()[0].base_currency == "B" * 16
+    assert reader.summary("U1").currency == "S" * 16
