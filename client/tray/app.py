@@ -69,17 +69,20 @@ class TrayApp:
         self.controller.status_changed()
 
     def _draw_latest(self) -> None:
+        # Draw under the lock: two threads drawing (engine and setup, off X) could otherwise
+        # finish out of order and leave an older status on screen. pystray's setters do not
+        # wait for another thread, so holding the lock while they run cannot deadlock.
         with self._lock:
             status = self._latest
             previous, self._shown = self._shown, status
-        if status is None or status == previous:
-            return
-        if previous is None or previous.state != status.state:
-            self.icon.icon = icon_for_state(status.state, ICON_SIZE)
-        title = tooltip(status)
-        if self.icon.title != title:
-            self.icon.title = title
-        self.icon.update_menu()
+            if status is None or status == previous:
+                return
+            if previous is None or previous.state != status.state:
+                self.icon.icon = icon_for_state(status.state, ICON_SIZE)
+            title = tooltip(status)
+            if self.icon.title != title:
+                self.icon.title = title
+            self.icon.update_menu()
 
     def _setup(self, icon: Any) -> None:
         if is_xorg_icon(icon):
