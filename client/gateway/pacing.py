@@ -195,8 +195,6 @@ class Pacer:
             data = json.loads(self._state_path.read_text(encoding="utf-8"))
             return ({str(k): float(v) for k, v in data["next"].items()},
                     float(data.get("blocked_until", 0.0)))
-        except FileNotFoundError:
-            return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 

@@ -52,7 +52,6 @@ class XorgIconThread:
         import Xlib.X
 
         self._x = Xlib.X
-        self._icon = icon
         self._pending: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._send_lock = threading.Lock()
         self._display = Xlib.display.Display()  # ours alone: only used under _send_lock
