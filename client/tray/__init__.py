@@ -20,7 +20,8 @@ EXIT_OTHER_INSTANCE_SILENT = 5
 
 def main() -> int:
     """Run the tray app until Quit; a second launch shows the running one's status instead."""
-    _run_velopack_hooks()
+    # Velopack's hooks already ran in the frozen entry point (installer/windows/
+    # connector_entry.py), the only way a frozen build reaches this; running them twice is wrong.
     from client.logging_setup import configure_logging
     from client.settings import Folders, SettingsError, load_settings
 
@@ -115,15 +116,3 @@ def _dump_threads_on_sigusr1() -> None:
         # A stderr without a file descriptor (some windowed hosts) cannot take the dump.
         with contextlib.suppress(AttributeError, ValueError, OSError):
             faulthandler.register(sigusr1, all_threads=True)
-
-
-def _run_velopack_hooks() -> None:
-    """Velopack's install/update hooks must run first thing in the installed (frozen) app."""
-    if not getattr(sys, "frozen", False):
-        return  # outside an install it only complains on stderr that it is not installed
-    try:
-        import velopack
-
-        velopack.App().run()
-    except Exception:  # not installed by Velopack after all
-        logger.debug("velopack hooks not run", exc_info=True)
