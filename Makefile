@@ -17,14 +17,19 @@ DEMO_DEB_PACKAGES :=
 # finish the suite in about half the serial time even on a 2-core machine.
 PYTEST_ARGS ?= -n 3 --durations=20
 
-.PHONY: help venv system-packages test lint typecheck demo clean
+.PHONY: help venv python-prerequisites system-packages test lint typecheck demo clean
 
 help:
 	@echo "make demo   - run server + gateway simulator + paired connector, print where to look"
 	@echo "make test   - run the whole test suite (SQLite and PostgreSQL, browser, tray)"
 	@echo "make lint   - ruff"
 
-$(STAMP): pyproject.toml constraints.txt
+# Debian's own python3 comes without venv/ensurepip and without tkinter (the tray's dialogs).
+python-prerequisites:
+	@$(PYTHON) -c "import ensurepip, tkinter" 2>/dev/null || \
+		scripts/ensure-debian-packages python3-venv python3-tk
+
+$(STAMP): pyproject.toml constraints.txt | python-prerequisites
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
@@ -45,8 +50,9 @@ typecheck: venv
 test: system-packages venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: venv
+demo:
 	@scripts/ensure-debian-packages $(DEMO_DEB_PACKAGES)
+	@$(MAKE) --no-print-directory venv
 	$(PY) scripts/demo.py
 
 clean:

@@ -34,6 +34,9 @@ DEFAULT_PORT = 8000
 def port_is_free(port: int) -> bool:
     """True when nothing listens on 127.0.0.1:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As gunicorn binds: sync workers close every connection, and a port whose last
+        # connections linger in TIME_WAIT (a demo just stopped) is free to listen on again.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -30,6 +30,8 @@ PRICE_TICK_S = "10"
 
 def _free_port(preferred: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers bind: a port whose last connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", preferred))
             return preferred
@@ -85,6 +87,14 @@ def _connector_state(env: dict[str, str]) -> str:
         return "unknown"
 
 
+def _key_accepted(veracity_url: str, key: str) -> bool:
+    """True unless Veracity answers a heartbeat with this key with 401 (unknown or revoked)."""
+    response = requests.post(f"{veracity_url}/api/v1/connector/heartbeat", timeout=10,
+                             headers={"Authorization": f"Bearer {key}"},
+                             json={"connector_version": "demo", "gateway": {"state": "ok"}})
+    return response.status_code != 401
+
+
 def _pair(env: dict[str, str], new_token: Callable[[], str]) -> None:
     # The token goes through stdin, not the command line (process lists are readable).
     result = _connector(env, "pair", "-", stdin=new_token() + "\n")
@@ -114,20 +124,21 @@ def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], st
                  "--price-tick", PRICE_TICK_S]
     with _child(simulator, env, simulator_log) as gateway:
         _wait_until_up(f"{gateway_url}/sim/state", gateway, simulator_log)
-        if not (connector_home / "data" / "connector-key").exists():
+        key_file = connector_home / "data" / "connector-key"
+        # A key kept from an earlier run may have been revoked on the page, or belong to a demo
+        # database since deleted: the connector would find out only at its first snapshot.
+        if key_file.exists() and not _key_accepted(veracity_url, key_file.read_text().strip()):
+            _connector(env, "unpair")
+        if not key_file.exists():
             _pair(env, new_token)
         connector_log = demo_dir / "connector.log"
         with _child([sys.executable, "-m", "client", "run"], env, connector_log):
-            # A key kept from an earlier run may have been revoked on the page: pair again.
             deadline = time.monotonic() + 20
             state = _connector_state(env)
-            while state in {"not_running", "needs_token", "unknown"} and \
-                    time.monotonic() < deadline:
+            while state in {"not_running", "needs_token", "unknown"} and (
+                    time.monotonic() < deadline):
                 time.sleep(1)
                 state = _connector_state(env)
-            if state == "needs_token":
-                _pair(env, new_token)
-                state = "paired"
             yield f"""IBKR gateway simulator      {gateway_url}  (demo book: 3 accounts, prices move every {PRICE_TICK_S} s)
   its control API             {gateway_url}/sim/state   (log out: POST {gateway_url}/sim/logout)
 Headless connector          {state} (a snapshot every 30 s; each takes ~20 s: IBKR pacing)
