@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from server.app import create_app
 from server.cli import main
-from tests.support.server_fixtures import REPO_ROOT
+from server.migrate import alembic_config
+from tests.support.server_fixtures import REPO_ROOT, login
 
 CLI = [sys.executable, "-m", "server.cli"]
 
@@ -29,7 +32,8 @@ def _run(tmp_path: Path, *arguments: str, stdin: str = "",
 def test_upgrade_create_user_and_issue_a_token(tmp_path: Path) -> None:
     upgrade = _run(tmp_path, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert _run(tmp_path, "db", "current").stdout.strip() == "0001"
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert _run(tmp_path, "db", "current").stdout.strip() == head
     created = _run(tmp_path, "create-user", "Demo@Example.com", "--password-stdin",
                    stdin="a long enough password\n")
     assert created.returncode == 0, created.stderr
@@ -60,6 +64,12 @@ def test_password_from_the_environment(cli_env: Path, capsys,
     assert _main(capsys, "db", "upgrade")[0] == 0
     monkeypatch.setenv("VERACITY_USER_PASSWORD", "from the environment")
     assert _main(capsys, "create-user", "env@example.com")[0] == 0
+    # The stored password is the one from the environment: it logs in, another does not.
+    client = create_app({"VERACITY_RATE_LIMITS_ENABLED": False}).test_client()
+    wrong = client.post("/api/v1/session",
+                        json={"email": "env@example.com", "password": "some other password"})
+    assert wrong.status_code == 401
+    assert login(client, "env@example.com", "from the environment")
 
 
 def test_clear_errors_for_bad_input(cli_env: Path, capsys,
