@@ -13,12 +13,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml constraints.txt README.md gunicorn.conf.py ./
+COPY constraints.txt gunicorn.conf.py ./
+COPY contract contract
 COPY server server
 COPY client client
 COPY simulator simulator
-COPY release release
-RUN pip install -c constraints.txt '.[server,client,simulator]'
+# The server's, the simulator's and the headless connector's distributions, each on its own.
+RUN pip install -c constraints.txt ./contract ./server ./simulator ./client
 
 RUN useradd --create-home --uid 10001 veracity \
     && mkdir -p /data /certs /shared \

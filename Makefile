@@ -6,7 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := server,client,simulator,release,dev
+# The parts, each its own distribution (contract first: the connector and the server need it).
+# Editable installs in "compat" mode put each part's folder on sys.path (a .pth line) instead of
+# an import hook, so PyInstaller and mypy find the packages as they find any other.
+PARTS := contract client server simulator release
+PART_PYPROJECTS := $(foreach part,$(PARTS),$(part)/pyproject.toml)
 
 # Debian packages: PostgreSQL (tests run on SQLite and PostgreSQL), Chromium for the page tests,
 # Xvfb + trayer + xdotool + ImageMagick for the tray tests, docker-compose to validate the topology.
@@ -29,10 +33,11 @@ python-prerequisites:
 	@$(PYTHON) -c "import ensurepip, tkinter" 2>/dev/null || \
 		scripts/ensure-debian-packages python3-venv python3-tk
 
-$(STAMP): pyproject.toml constraints.txt | python-prerequisites
+$(STAMP): pyproject.toml $(PART_PYPROJECTS) constraints.txt | python-prerequisites
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		--config-settings editable_mode=compat $(foreach part,$(PARTS),-e ./$(part)) --group dev
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -45,7 +50,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy client server simulator release
+	$(VENV)/bin/mypy -p veracity_contract -p veracity_connector -p veracity_server -p ibkr_gateway_sim -p veracity_release
 
 test: system-packages venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,7 +10,7 @@ every worker opens its own database connections after the fork).
 import multiprocessing
 import os
 
-wsgi_app = "server.app:create_app()"
+wsgi_app = "veracity_server.app:create_app()"
 bind = [os.environ.get("VERACITY_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
 # One thread per worker by default: the work is CPU-bound Python plus SQLite writes serialized
@@ -27,9 +27,10 @@ threads = int(os.environ.get("VERACITY_THREADS", "1"))
 # and a connector sends a few requests a minute. More threads (VERACITY_THREADS) mean gthread.
 worker_class = "sync" if threads == 1 else "gthread"
 # A sync worker that answers nothing for this long is killed. Above the slowest legitimate request:
-# an S3 metadata refresh (2 attempts x (5 s connect + 10 s read), server/downloads/storage.py) or
-# a SQLite busy wait (30 s, server/db.py). Ingest writers queue on server/db.py's write lock
-# without a limit, so a long outside writer (a migration) can still run a queued one past it.
+# an S3 metadata refresh (2 attempts x (5 s connect + 10 s read), veracity_server/downloads/
+# storage.py) or a SQLite busy wait (30 s, veracity_server/db.py). Ingest writers queue on
+# veracity_server/db.py's write lock without a limit, so a long outside writer (a migration)
+# can still run a queued one past it.
 timeout = 60
 graceful_timeout = 20
 keepalive = 5

@@ -29,11 +29,11 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from client.gateway import GatewayClient, Pacer  # noqa: E402
-from client.snapshot import take_snapshot  # noqa: E402
-from simulator.control import SimulatorControl  # noqa: E402
+from ibkr_gateway_sim.control import SimulatorControl  # noqa: E402
 from tests.support.processes import free_port, running_process, stop_process  # noqa: E402
 from tests.support.server_fixtures import start_live_server  # noqa: E402
+from veracity_connector.gateway import GatewayClient, Pacer  # noqa: E402
+from veracity_connector.snapshot import take_snapshot  # noqa: E402
 
 EMAIL = "bench@example.com"
 
@@ -73,7 +73,7 @@ def snapshot_cost(gateway_url: str, data_dir: Path) -> None:
 
 def run_connector(env: dict[str, str], duration_s: float, log_path: Path) -> None:
     """Run the headless connector and sample CPU and memory."""
-    command = [sys.executable, "-m", "client", "run"]
+    command = [sys.executable, "-m", "veracity_connector", "run"]
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=open(log_path, "ab"),  # noqa: SIM115
                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -117,7 +117,7 @@ def main() -> None:
         tmp = Path(temporary)
         port = free_port()
         gateway_url = f"https://127.0.0.1:{port}"
-        simulator = [sys.executable, "-m", "simulator", "--port", str(port), "--logged-in",
+        simulator = [sys.executable, "-m", "ibkr_gateway_sim", "--port", str(port), "--logged-in",
                      "--price-tick", "5"]
         with running_process(simulator, log_path=tmp / "simulator.log",
                              ready_url=f"{gateway_url}/sim/state", verify=False), \
@@ -126,7 +126,7 @@ def main() -> None:
             env = {**os.environ, "IBKR_CONNECTOR_HOME": str(tmp / "connector"),
                    "VERACITY_URL": server.base_url, "IBKR_GATEWAY_URL": gateway_url,
                    "IBKR_CONNECTOR_KEY_STORE": "file"}
-            pair = subprocess.run([sys.executable, "-m", "client", "pair",
+            pair = subprocess.run([sys.executable, "-m", "veracity_connector", "pair",
                                    server.issue_token(EMAIL)], env=env, capture_output=True,
                                   text=True, check=False)
             if pair.returncode != 0:

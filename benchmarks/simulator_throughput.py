@@ -16,9 +16,9 @@ from tempfile import TemporaryDirectory
 
 import requests
 
-from simulator.control import SimulatorControl
-from simulator.options import SimulatorOptions
-from simulator.server import SimulatorServer
+from ibkr_gateway_sim.control import SimulatorControl
+from ibkr_gateway_sim.options import SimulatorOptions
+from ibkr_gateway_sim.server import SimulatorServer
 
 ENDPOINTS = {
     "auth status": ("POST", "/iserver/auth/status"),

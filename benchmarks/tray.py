@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/tray.py [--duration 60]
 
-Runs the real tray app (`python -m client`) on a private Xvfb with trayer as the tray host
+Runs the real tray app (`ibkr-connector`) on a private Xvfb with trayer as the tray host
 (PYSTRAY_BACKEND=xorg), pointed at addresses where nothing listens (so the engine idles in
 gateway_unreachable and costs little: this measures the tray). Samples the process twice for
 --duration seconds: first with no dialog ever opened (Tk not started), then after a second
@@ -49,14 +49,14 @@ def main() -> int:
                "IBKR_CONNECTOR_KEY_STORE": "file",
                "VERACITY_URL": f"http://127.0.0.1:{free_port()}",
                "IBKR_GATEWAY_URL": f"https://127.0.0.1:{free_port()}"}
-        app = subprocess.Popen([sys.executable, "-m", "client"], env=env, cwd=REPO_ROOT)
+        app = subprocess.Popen([sys.executable, "-m", "veracity_connector"], env=env, cwd=REPO_ROOT)
         try:
             process = psutil.Process(app.pid)
             time.sleep(10)  # start-up is not idling
             rss, cpu_per_hour = sample(process, args.duration)
             print(f"tray idle, no dialog opened: RSS {rss:.1f} MiB, "
                   f"{cpu_per_hour:.1f} CPU-s/h")
-            subprocess.run([sys.executable, "-m", "client"], env=env, cwd=REPO_ROOT,
+            subprocess.run([sys.executable, "-m", "veracity_connector"], env=env, cwd=REPO_ROOT,
                            timeout=60, check=True)  # a second launch: the status window opens
             time.sleep(5)
             rss, cpu_per_hour = sample(process, args.duration)

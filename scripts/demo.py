@@ -64,11 +64,11 @@ def server_environment(demo_dir: Path, port: int) -> dict[str, str]:
 def prepare_database(env: dict[str, str]) -> str:
     """Migrate, create the demo user if missing, and return a fresh pairing token."""
     os.environ.update(env)
-    from server.app import create_app
-    from server.db import database
-    from server.migrate import upgrade_database
-    from server.pairing.service import issue_pairing_token
-    from server.users import create_user, find_user
+    from veracity_server.app import create_app
+    from veracity_server.db import database
+    from veracity_server.migrate import upgrade_database
+    from veracity_server.pairing.service import issue_pairing_token
+    from veracity_server.users import create_user, find_user
 
     app = create_app()
     upgrade_database(database(app).url)

@@ -75,7 +75,8 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
 
 def _connector(env: dict[str, str], *args: str,
                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "client", *args], env=env, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "veracity_connector", *args], env=env,
+                          cwd=REPO_ROOT,
                           input=stdin, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -120,7 +121,7 @@ def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], st
            "VERACITY_URL": veracity_url, "IBKR_GATEWAY_URL": gateway_url,
            "IBKR_CONNECTOR_KEY_STORE": "file"}
     env.pop("VERACITY_CONNECTOR_KEY", None)
-    simulator = [sys.executable, "-m", "simulator", "--port", str(port), "--logged-in",
+    simulator = [sys.executable, "-m", "ibkr_gateway_sim", "--port", str(port), "--logged-in",
                  "--price-tick", PRICE_TICK_S]
     with _child(simulator, env, simulator_log) as gateway:
         _wait_until_up(f"{gateway_url}/sim/state", gateway, simulator_log)
@@ -132,7 +133,7 @@ def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], st
         if not key_file.exists():
             _pair(env, new_token)
         connector_log = demo_dir / "connector.log"
-        with _child([sys.executable, "-m", "client", "run"], env, connector_log):
+        with _child([sys.executable, "-m", "veracity_connector", "run"], env, connector_log):
             deadline = time.monotonic() + 20
             state = _connector_state(env)
             while state in {"not_running", "needs_token", "unknown"} and (

@@ -2,7 +2,7 @@
 
 pytest_plugins = [
     "tests.support.server_fixtures",  # a live Veracity server process, users, tokens, databases
-    "simulator.pytest_plugin",  # the IBKR gateway simulator on a free port
+    "ibkr_gateway_sim.pytest_plugin",  # the IBKR gateway simulator on a free port
 ]
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from client.cli import build_parser as connector_parser
-from release.cli import build_parser as release_parser
-from server.cli import _parser as server_parser
-from server.downloads.settings import ALL_VARIABLES as DOWNLOAD_VARIABLES
+from veracity_connector.cli import build_parser as connector_parser
+from veracity_release.cli import build_parser as release_parser
+from veracity_server.cli import _parser as server_parser
+from veracity_server.downloads.settings import ALL_VARIABLES as DOWNLOAD_VARIABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

@@ -5,7 +5,7 @@
 .DESCRIPTION
     The release checklist of docs/release.md as one script, run from any folder on a Windows
     machine prepared as installer/windows/README.md describes. The version is the one in
-    pyproject.toml. Each step stops the script when it fails.
+    client/pyproject.toml. Each step stops the script when it fails.
 
     1. virtual environment with the pinned dependencies (.venv)
     2. veracity-release build      PyInstaller onedir build, smoke-tested with --version
@@ -52,7 +52,7 @@ if (-not (Test-Path $Python)) {
     Invoke-Step "create .venv (Python 3.11)" { py -3.11 -m venv .venv }
 }
 Invoke-Step "install pinned dependencies" {
-    & $Python -m pip install --quiet -c constraints.txt -e ".[client,release,dev]"
+    & $Python -m pip install --quiet -c constraints.txt -e ./contract -e ./client -e ./release --group dev
 }
 Invoke-Step "build (PyInstaller)" { & $Release build }
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.state import ConnectorState
-from client.tray.icons import icon_for_state
+from veracity_connector.state import ConnectorState
+from veracity_connector.tray.icons import icon_for_state
 
 ICON_PATH = Path(__file__).with_name("ibkr-connector.ico")
 # The sizes Windows picks from: taskbar, Explorer views, installer, high-DPI.

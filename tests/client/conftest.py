@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from client.gateway import GatewayClient, Pacer
-from client.settings import Folders
-from simulator.control import SimulatorControl
-from simulator.options import SimulatorOptions
-from simulator.server import SimulatorServer
+from ibkr_gateway_sim.control import SimulatorControl
+from ibkr_gateway_sim.options import SimulatorOptions
+from ibkr_gateway_sim.server import SimulatorServer
+from veracity_connector.gateway import GatewayClient, Pacer
+from veracity_connector.settings import Folders
 
 
 @dataclass

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from client.cli import ExitCode
 from tests.support.processes import free_port
+from veracity_connector.cli import ExitCode
 
 KEY = "vck_" + "s" * 43
 
@@ -28,7 +28,7 @@ def cli(tmp_path: Path):
                      "IBKR_GATEWAY_URL": f"https://127.0.0.1:{free_port()}"})
 
     def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
-        return subprocess.run([sys.executable, "-m", "client", *args],
+        return subprocess.run([sys.executable, "-m", "veracity_connector", *args],
                               env={**base_env, **(env or {})}, input=stdin,
                               capture_output=True, text=True, timeout=120)
 
@@ -117,7 +117,7 @@ def test_doctor_reports_each_problem_with_a_fix(cli, tmp_path):
 
 
 def test_doctor_checks_the_gateway_folder_and_port_match(cli, simulator, tmp_path):
-    from simulator.gateway_folder import make_fake_gateway
+    from ibkr_gateway_sim.gateway_folder import make_fake_gateway
 
     folder = tmp_path / "gateway"
     make_fake_gateway(folder, port=simulator.server.port + 1)
@@ -141,7 +141,7 @@ def test_run_stops_cleanly_on_sigterm_and_status_says_so(cli):
     env.update({"IBKR_CONNECTOR_HOME": str(cli.home), "IBKR_CONNECTOR_KEY_STORE": "file",
                 "VERACITY_URL": f"http://127.0.0.1:{free_port()}",
                 "IBKR_GATEWAY_URL": f"https://127.0.0.1:{free_port()}"})
-    process = subprocess.Popen([sys.executable, "-m", "client", "run"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "veracity_connector", "run"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     status_file = cli.home / "data" / "status.json"
     deadline = time.monotonic() + 30

@@ -10,7 +10,7 @@ import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 
-from client.credentials import (
+from veracity_connector.credentials import (
     KEY_USERNAME,
     SERVICE_NAME,
     CredentialError,

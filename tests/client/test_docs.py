@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.cli import COMMANDS, ExitCode
-from client.credentials import ENV_KEY, KEY_USERNAME, SERVICE_NAME
-from client.settings import FIELDS
-from client.state import ConnectorState
+from veracity_connector.cli import COMMANDS, ExitCode
+from veracity_connector.credentials import ENV_KEY, KEY_USERNAME, SERVICE_NAME
+from veracity_connector.settings import FIELDS
+from veracity_connector.state import ConnectorState
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "connector.md").read_text()
 

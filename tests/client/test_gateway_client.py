@@ -8,14 +8,14 @@ import pytest
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from client.gateway import GatewayClient, Pacer
-from client.gateway.errors import (
+from tests.support.processes import free_port
+from veracity_connector.gateway import GatewayClient, Pacer
+from veracity_connector.gateway.errors import (
     GatewayConfigurationError,
     GatewayRateLimited,
     GatewayServerError,
 )
-from client.state import GatewayState
-from tests.support.processes import free_port
+from veracity_connector.state import GatewayState
 
 
 def test_logged_out_gateway_is_unauthenticated(gateway):

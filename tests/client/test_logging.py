@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from client.logging_setup import LOG_FILE_NAME, configure_logging
+from veracity_connector.logging_setup import LOG_FILE_NAME, configure_logging
 
 
 def test_windowed_build_without_stderr_still_logs_to_the_file(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from client.numbers import (
+from veracity_connector.numbers import (
     NumberFormatError,
     decimal_to_string,
     lenient_conid,
@@ -59,7 +59,7 @@ def test_decimal_to_string_has_no_exponent_and_no_negative_zero():
 
 
 def test_snapshot_rows_skip_unreadable_quantities_and_null_other_garbage():
-    from client.snapshot import to_position
+    from veracity_connector.snapshot import to_position
 
     assert to_position({"conid": 1, "position": "lots"}) is None
     assert to_position({"conid": None, "position": 1}) is None
@@ -84,8 +84,8 @@ def test_contract_ids_are_whole_numbers_or_skipped(raw, expected):
 
 
 def test_gateway_text_is_cut_to_the_contracts_limits_instead_of_costing_the_snapshot():
-    from client.gateway.orders import to_stop_order
-    from client.snapshot import to_position
+    from veracity_connector.gateway.orders import to_stop_order
+    from veracity_connector.snapshot import to_position
 
     long_description = "SPX    JAN2027 5000 P [SPXW  270115P05000000 100] " * 3
     position = to_position({"conid": 1, "position": "1", "contractDesc": long_description,
@@ -106,8 +106,8 @@ def test_contract_ids_beyond_the_servers_limit_are_skipped(raw, expected):
 
 
 def test_codes_currencies_and_order_ids_fit_the_servers_limits():
-    from client.gateway.orders import to_stop_order
-    from client.snapshot import to_position
+    from veracity_connector.gateway.orders import to_stop_order
+    from veracity_connector.snapshot import to_position
 
     position = to_position({"conid": 1, "position": "1", "assetClass": "C" * 40,
                             "currency": "X" * 20})
@@ -123,7 +123,7 @@ def test_codes_currencies_and_order_ids_fit_the_servers_limits():
 
 
 def test_account_and_summary_currencies_fit_the_servers_limit():
-    from client.gateway.portfolio import PortfolioReader
+    from veracity_connector.gateway.portfolio import PortfolioReader
 
     class Transport:
         def request(self, method: str, path: str) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from client.outbox import Outbox, OutboxLimits
+from veracity_connector.outbox import Outbox, OutboxLimits
 
 
 class FakeClock:
@@ -36,7 +36,7 @@ def test_same_snapshot_twice_is_stored_once(tmp_path):
 
 def test_count_limit_drops_oldest_with_a_log_line(tmp_path, caplog):
     outbox = Outbox(tmp_path / "o.sqlite3", OutboxLimits(max_count=3))
-    with caplog.at_level(logging.WARNING, logger="client.outbox"):
+    with caplog.at_level(logging.WARNING, logger="veracity_connector.outbox"):
         dropped = [outbox.put(f"id-{i}", f"t{i}", "{}") for i in range(5)]
     assert dropped[3] == ["id-0"] and dropped[4] == ["id-1"]
     assert [item.snapshot_id for item in outbox.oldest(10)] == ["id-2", "id-3", "id-4"]

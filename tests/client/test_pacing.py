@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from client.gateway.pacing import IBKR_ENDPOINT_LIMITS, Pacer, PacerStopped
+from veracity_connector.gateway.pacing import IBKR_ENDPOINT_LIMITS, Pacer, PacerStopped
 
 
 class FakeClock:

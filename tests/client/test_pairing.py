@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from client.credentials import FileStore
-from client.pairing import pair_with_token
-from client.veracity_api import Pairing, Schedule
+from veracity_connector.credentials import FileStore
+from veracity_connector.pairing import pair_with_token
+from veracity_connector.veracity_api import Pairing, Schedule
 
 
 class FakeVeracity:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from client.gateway.errors import (
+from veracity_connector.gateway.errors import (
     GatewayError,
     GatewayNotAuthenticated,
     GatewayProtocolError,
     GatewayServerError,
 )
-from client.gateway.portfolio import PortfolioReader
+from veracity_connector.gateway.portfolio import PortfolioReader
 
 ROW = {"conid": 1, "position": 2}
 

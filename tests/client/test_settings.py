@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from client.settings import FIELDS, Folders, SettingsError, load_settings, save_settings
+from veracity_connector.settings import FIELDS, Folders, SettingsError, load_settings, save_settings
 
 
 @pytest.fixture

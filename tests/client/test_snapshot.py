@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from client.snapshot import take_snapshot
+from veracity_connector.snapshot import take_snapshot
 
 
 def test_payload_numbers_are_exact_decimal_strings(simulator, gateway):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from client.state import (
+from veracity_connector.state import (
     DEFAULT_MESSAGES,
     ConnectorState,
     ConnectorStatus,

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from client.gateway.orders import is_working, normalised_stop_type, to_stop_order
+from veracity_connector.gateway.orders import is_working, normalised_stop_type, to_stop_order
 
 
 def order(**fields):

@@ -6,8 +6,8 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from client.state import ConnectorState, ConnectorStatus
-from client.tray.app import TrayApp
+from veracity_connector.state import ConnectorState, ConnectorStatus
+from veracity_connector.tray.app import TrayApp
 
 
 class FakeIcon:
@@ -35,9 +35,9 @@ class FakeIcon:
 
 
 def test_a_slow_draw_cannot_overwrite_a_newer_status(monkeypatch):
-    monkeypatch.setattr("client.tray.app.icon_for_state", lambda state, _size: state)
-    monkeypatch.setattr("client.tray.app.build_menu", lambda *_args: None)
-    monkeypatch.setattr("client.tray.app.to_pystray_menu", lambda *_args: None)
+    monkeypatch.setattr("veracity_connector.tray.app.icon_for_state", lambda state, _size: state)
+    monkeypatch.setattr("veracity_connector.tray.app.build_menu", lambda *_args: None)
+    monkeypatch.setattr("veracity_connector.tray.app.to_pystray_menu", lambda *_args: None)
     controller = SimpleNamespace(slot=SimpleNamespace(status=ConnectorStatus()), view=None,
                                  status_changed=lambda: None)
     app = TrayApp(controller, SimpleNamespace(Icon=FakeIcon))  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from client.velopack_hooks import run_velopack_hooks
+from veracity_connector.velopack_hooks import run_velopack_hooks
 
 ENTRY = Path(__file__).resolve().parents[2] / "installer" / "windows" / "connector_entry.py"
 
@@ -52,7 +52,7 @@ def test_the_entry_point_runs_the_hooks_once_before_the_cli(fake_velopack, monke
         fake_velopack.append("cli")
         return 0
 
-    monkeypatch.setattr("client.cli.main", cli_main)
+    monkeypatch.setattr("veracity_connector.cli.main", cli_main)
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ENTRY), run_name="__main__")
     assert exit_info.value.code == 0

@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from client.veracity_api import (
+from tests.support.processes import free_port
+from tests.support.server_fixtures import start_live_server
+from veracity_connector.veracity_api import (
     KeyRevoked,
     PairingRejected,
     RequestRejected,
@@ -23,8 +25,6 @@ from client.veracity_api import (
     VeracityUnavailable,
     validate_veracity_url,
 )
-from tests.support.processes import free_port
-from tests.support.server_fixtures import start_live_server
 
 DEVICE = {"hostname": "test-pc", "platform": "Linux", "connector_version": "0.1.0"}
 EMAIL = "trader@example.com"

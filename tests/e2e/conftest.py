@@ -1,13 +1,13 @@
 """End-to-end fixtures: real processes on loopback.
 
-- `gateway_process` — `python -m simulator` (the `ibkr-gateway-sim` CLI) over HTTPS on a free
+- `gateway_process` — `python -m ibkr_gateway_sim` (the `ibkr-gateway-sim` CLI) over HTTPS on a free
   port, demo scenario, logged in, short penalty box; `.control` drives it, `.stop()`/`.start()`
   take it down and bring it back on the same port.
 - `veracity` — the server under gunicorn (`start_live_server`) with compressed intervals
   (heartbeat 2 s, snapshot 10 s) and a user `E2E_EMAIL`.
-- `connector` — a `ConnectorCLI`: runs `python -m client ...` as subprocesses with its own
-  folders in tmp_path, the file key store, and the two URLs; `.start_run()` starts the headless
-  loop (stopped with SIGTERM at the end).
+- `connector` — a `ConnectorCLI`: runs `python -m veracity_connector ...` in subprocesses with
+  its own folders in tmp_path, the file key store, and the two URLs; `.start_run()` starts the
+  headless loop (stopped with SIGTERM at the end).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from simulator.control import SimulatorControl
+from ibkr_gateway_sim.control import SimulatorControl
 from tests.support.processes import free_port, running_process, stop_process, wait_for_http
 from tests.support.server_fixtures import LiveServer, start_live_server
 
@@ -52,7 +52,7 @@ class GatewayProcess:
         self.port = free_port()
         self.base_url = f"https://127.0.0.1:{self.port}"
         self.log_path = tmp_path / "simulator.log"
-        self.command = [sys.executable, "-m", "simulator", "--port", str(self.port),
+        self.command = [sys.executable, "-m", "ibkr_gateway_sim", "--port", str(self.port),
                         "--logged-in", *extra_args]
         self.process: subprocess.Popen | None = None
         self.control = SimulatorControl(self.base_url)
@@ -115,7 +115,7 @@ class ConnectorCLI:
     def __call__(self, *args: str, stdin: str | None = None,
                  timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
         """Run one command to completion."""
-        return subprocess.run([sys.executable, "-m", "client", *args], env=self.env,
+        return subprocess.run([sys.executable, "-m", "veracity_connector", *args], env=self.env,
                               input=stdin, capture_output=True, text=True, timeout=timeout_s)
 
     def status(self) -> dict[str, Any]:
@@ -127,7 +127,7 @@ class ConnectorCLI:
     @contextlib.contextmanager
     def start_run(self, **extra_env: str) -> Iterator[subprocess.Popen]:
         """`ibkr-connector run` for the `with` block; stopped with SIGTERM afterwards."""
-        with running_process([sys.executable, "-m", "client", "run"],
+        with running_process([sys.executable, "-m", "veracity_connector", "run"],
                              env={**self.env, **extra_env}, log_path=self.run_log) as process:
             yield process
             assert process.poll() is None, self.output()

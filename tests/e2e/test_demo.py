@@ -70,7 +70,7 @@ def test_demo_syncs_the_demo_book_and_stops_cleanly(tmp_path):
     assert process.returncode == 0, remaining
     assert "stopped." in remaining
     assert not port_open(gateway_port) and not port_open(port)
-    status = subprocess.run([sys.executable, "-m", "client", "status", "--json"],
+    status = subprocess.run([sys.executable, "-m", "veracity_connector", "status", "--json"],
                             env={**env, "IBKR_CONNECTOR_HOME": str(tmp_path / "demo" /
                                                                    "connector"),
                                  "IBKR_CONNECTOR_KEY_STORE": "file"},

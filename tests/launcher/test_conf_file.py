@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from client.launcher.conf_file import (
+from veracity_connector.launcher.conf_file import (
     GatewayConfError,
     ListenSettings,
     read_listen_settings,

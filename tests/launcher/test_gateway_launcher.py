@@ -11,7 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from client.launcher import (
+from ibkr_gateway_sim.gateway_folder import FakeGateway
+from tests.support.processes import free_port
+from veracity_connector.launcher import (
     JAVA_HINT,
     ConfFollower,
     GatewayLauncher,
@@ -24,9 +26,7 @@ from client.launcher import (
     read_listen_settings,
     set_listen_port,
 )
-from client.platform import current_platform
-from simulator.gateway_folder import FakeGateway
-from tests.support.processes import free_port
+from veracity_connector.platform import current_platform
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from client.launcher.ports import (
+from veracity_connector.launcher.ports import (
     PortOccupant,
     find_free_port,
     identify_port_occupant,

@@ -58,9 +58,9 @@ class Connector:
 
     @staticmethod
     def command() -> list[str]:
-        """The installed `ibkr-connector` console script (as users run it), else `-m client`."""
+        """The installed `ibkr-connector` script (as users run it), else `-m veracity_connector`."""
         script = Path(sys.executable).with_name("ibkr-connector")
-        return [str(script)] if script.exists() else [sys.executable, "-m", "client"]
+        return [str(script)] if script.exists() else [sys.executable, "-m", "veracity_connector"]
 
     def cli(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         """Run one connector command to completion."""

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.pages.views import parse_poll_interval
 from tests.pages.helpers import two_currency_snapshot
 from tests.support.server_fixtures import (
     create_user,
@@ -17,6 +16,7 @@ from tests.support.server_fixtures import (
     pair,
     snapshot_body,
 )
+from veracity_server.pages.views import parse_poll_interval
 
 EMAIL = "page@example.com"
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from server.pages.chart import Series, axis_money, build_chart, thin, value_axis
-from server.pages.connectors_view import connectors_page, gateway_words
-from server.pages.formatting import money, number, order_type, price, time_ago
-from server.pages.portfolio_view import portfolio_page
-from server.pages.security import safe_next_path
+from veracity_server.pages.chart import Series, axis_money, build_chart, thin, value_axis
+from veracity_server.pages.connectors_view import connectors_page, gateway_words
+from veracity_server.pages.formatting import money, number, order_type, price, time_ago
+from veracity_server.pages.portfolio_view import portfolio_page
+from veracity_server.pages.security import safe_next_path
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The protective-stop computation (server/profile/risk.py): Decimal math, strings out."""
+"""The protective-stop computation (veracity_server/profile/risk.py): Decimal math, strings out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from server.profile.risk import (
+from veracity_server.profile.risk import (
     account_risk,
     annotate_account,
     effective_stop_price,

@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from client.platform import autostart_command, current_platform
-from client.platform.base import UnsupportedOnPlatform
-from client.platform.posix import LinuxPlatform, PosixPlatform
+from veracity_connector.platform import autostart_command, current_platform
+from veracity_connector.platform.base import UnsupportedOnPlatform
+from veracity_connector.platform.posix import LinuxPlatform, PosixPlatform
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
 
@@ -44,10 +44,10 @@ def test_xdg_autostart_writes_and_removes_a_desktop_file(tmp_path: Path) -> None
     platform = LinuxPlatform(config_home=tmp_path)
     assert platform.autostart_enabled() is False
 
-    platform.set_autostart(True, ["/opt/veracity connector/bin/python", "-m", "client"])
+    platform.set_autostart(True, ["/opt/veracity connector/bin/python", "-m", "veracity_connector"])
 
     desktop = (tmp_path / "autostart" / "VeracityIBKRConnector.desktop").read_text()
-    assert "Exec='/opt/veracity connector/bin/python' -m client\n" in desktop
+    assert "Exec='/opt/veracity connector/bin/python' -m veracity_connector\n" in desktop
     assert "Type=Application" in desktop
     assert platform.autostart_enabled() is True
 
@@ -89,4 +89,4 @@ def test_stop_process_tree_stops_children_too(tmp_path: Path) -> None:
 def test_current_platform_and_autostart_command_fit_this_system() -> None:
     platform = current_platform()
     assert platform.name == ("linux" if sys.platform.startswith("linux") else "posix")
-    assert autostart_command() == [sys.executable, "-m", "client"]
+    assert autostart_command() == [sys.executable, "-m", "veracity_connector"]

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from client.platform.base import AUTOSTART_ENTRY
-from client.platform.windows import (
+from tests.platform.fake_winreg import HKEY_CURRENT_USER, FakeRegistry
+from veracity_connector.platform.base import AUTOSTART_ENTRY
+from veracity_connector.platform.windows import (
     CREATE_NEW_PROCESS_GROUP,
     CREATE_NO_WINDOW,
     RUN_KEY,
     WindowsPlatform,
 )
-from tests.platform.fake_winreg import HKEY_CURRENT_USER, FakeRegistry
 
 INSTALLED_EXE = r"C:\Users\Ann Smith\AppData\Local\VeracityIBKRConnector\current\ibkr-connector.exe"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from release.build import CLI_EXE_NAME, TRAY_EXE_NAME, executable_name
-from release.versioning import project_version
+from veracity_release.build import CLI_EXE_NAME, TRAY_EXE_NAME, executable_name
+from veracity_release.versioning import project_version
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def built_app(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("build")
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "release", "build", "--dist", str(out / "dist"),
+        [sys.executable, "-m", "veracity_release", "build", "--dist", str(out / "dist"),
          "--work", str(out / "work")], capture_output=True, text=True, timeout=900,
         check=False)
     print(f"\nPyInstaller build took {time.monotonic() - started:.1f} s")

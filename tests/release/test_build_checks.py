@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from release import build
-from release.cli import main
-from release.errors import ReleaseError
-from release.versioning import project_version
+from veracity_release import build
+from veracity_release.cli import main
+from veracity_release.errors import ReleaseError
+from veracity_release.versioning import project_version
 
 
 def write_pyproject(tmp_path, version: str):
@@ -64,7 +64,7 @@ def test_build_refuses_stale_installed_metadata(monkeypatch, tmp_path, capsys):
 
     assert main(["build", "--dist", str(tmp_path / "dist"), "--work", str(tmp_path / "w")]) == 1
 
-    assert "pyproject.toml says 9.9.9" in capsys.readouterr().err
+    assert "client/pyproject.toml says 9.9.9" in capsys.readouterr().err
     assert not (tmp_path / "dist").exists()
 
 

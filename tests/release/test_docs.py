@@ -8,9 +8,9 @@ import shlex
 
 import pytest
 
-from release.cli import build_parser, command_options
-from release.versioning import REPO_ROOT
-from server.downloads.settings import ALL_VARIABLES
+from veracity_release.cli import build_parser, command_options
+from veracity_release.versioning import REPO_ROOT
+from veracity_server.downloads.settings import ALL_VARIABLES
 
 RELEASE_DOC = REPO_ROOT / "docs" / "release.md"
 INSTALLER_README = REPO_ROOT / "installer" / "windows" / "README.md"

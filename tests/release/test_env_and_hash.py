@@ -7,8 +7,8 @@ import shlex
 
 import requests
 
-from release.cli import main
 from tests.release.fake_artifacts import PACK_ID, make_fake_release
+from veracity_release.cli import main
 
 PREFIX = "ibkr-connector/windows"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from release.cli import main
+from veracity_release.cli import main
 
 FAKE_VPK = textwrap.dedent("""\
     #!{python}

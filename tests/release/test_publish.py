@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from release.cli import main
 from tests.release.fake_artifacts import PACK_ID, make_fake_release
 from tests.release.s3_fixtures import bucket_snapshot
+from veracity_release.cli import main
 
 PREFIX = "ibkr-connector/windows"
 
@@ -231,21 +231,22 @@ def test_a_metadata_file_that_cannot_be_read_stops_the_publish(tmp_path, s3_clie
                                                                monkeypatch, capsys):
     import botocore.exceptions
 
-    import release.s3
+    import veracity_release.s3
+
 
     s3_client.put_object(Bucket=s3_bucket, Key=f"{PREFIX}/meta.json",
                          Body=json.dumps({"version": "1.2.0"}).encode())
     before = bucket_snapshot(s3_client, s3_bucket)
-    original = release.s3.read_object_text
+    original = veracity_release.s3.read_object_text
 
     def denied_for_meta(client: Any, bucket: str, key: str) -> str | None:
         if key.endswith("meta.json"):  # as S3 answers a policy that allows HEAD but not GET
-            with release.s3.explained_s3_errors(bucket, f"read {key}"):
+            with veracity_release.s3.explained_s3_errors(bucket, f"read {key}"):
                 raise botocore.exceptions.ClientError(
                     {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
         return original(client, bucket, key)
 
-    monkeypatch.setattr(release.s3, "read_object_text", denied_for_meta)
+    monkeypatch.setattr(veracity_release.s3, "read_object_text", denied_for_meta)
     make_fake_release(tmp_path / "Releases", "1.2.0")
 
     assert publish(s3_bucket, tmp_path / "Releases", "1.2.0") == 1

@@ -8,8 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from release.cli import command_options
-from release.versioning import REPO_ROOT
+from veracity_release.cli import command_options
+from veracity_release.versioning import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "windows-release.yml"
 
@@ -35,8 +35,8 @@ def test_the_schema_check_does_reject_a_broken_workflow(tmp_path):
 
 
 def test_vpk_version_matches_the_pinned_velopack_library():
-    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    pins = [item for item in pyproject["project"]["optional-dependencies"]["client"]
+    pyproject = tomllib.loads((REPO_ROOT / "client" / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = [item for item in pyproject["project"]["dependencies"]
             if item.startswith("velopack==")]
     match = re.search(r'VPK_VERSION: "([^"]+)"', WORKFLOW.read_text(encoding="utf-8"))
 

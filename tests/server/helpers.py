@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from server.db import database
-from server.models import Base
 from tests.support.server_fixtures import create_user, issue_token, login, pair
+from veracity_server.db import database
+from veracity_server.models import Base
 
 EMAIL = "trader@example.com"
 

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from server.app import create_app
-from server.settings import SettingsError
 from tests.support.server_fixtures import REPO_ROOT
+from veracity_server.app import create_app
+from veracity_server.settings import SettingsError
 
 
 def test_importing_the_app_module_builds_nothing(tmp_path) -> None:
-    code = ("import flask, server.app; "
-            "print(sum(isinstance(value, flask.Flask) for value in vars(server.app).values()))")
+    code = ("import flask, veracity_server.app; "
+            "print(sum(isinstance(value, flask.Flask) for value in vars(veracity_server.app).values()))")
     instance = tmp_path / "instance"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, check=True,

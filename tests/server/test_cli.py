@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from server.app import create_app
-from server.cli import main
-from server.migrate import alembic_config
 from tests.support.server_fixtures import REPO_ROOT, login
+from veracity_server.app import create_app
+from veracity_server.cli import main
+from veracity_server.migrate import alembic_config
 
-CLI = [sys.executable, "-m", "server.cli"]
+CLI = [sys.executable, "-m", "veracity_server.cli"]
 
 
 def _run(tmp_path: Path, *arguments: str, stdin: str = "",

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from server.columns import utc_now
-from server.db import database
-from server.models import Connector
 from tests.server.helpers import build_world
 from tests.support.server_fixtures import create_user, issue_token, login, pair
+from veracity_server.columns import utc_now
+from veracity_server.db import database
+from veracity_server.models import Connector
 
 CONNECTORS = "/api/v1/profile/ibkr/connectors"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from server.cli import _parser
-from server.settings import ENVIRONMENT_VARIABLES
 from tests.support.server_fixtures import REPO_ROOT
+from veracity_server.cli import _parser
+from veracity_server.settings import ENVIRONMENT_VARIABLES
 
 DOC = (REPO_ROOT / "docs" / "server.md").read_text()
 GUNICORN_CONF = (REPO_ROOT / "gunicorn.conf.py").read_text()

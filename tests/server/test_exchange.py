@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from server.columns import utc_now
-from server.db import database
-from server.models import Connector, PairingToken
 from tests.support.server_fixtures import create_user, issue_token, pair
+from veracity_server.columns import utc_now
+from veracity_server.db import database
+from veracity_server.models import Connector, PairingToken
 
 EXCHANGE = "/api/v1/connector/exchange"
 DEVICE = {"hostname": "trader-pc", "platform": "Windows-11", "connector_version": "1.0.0"}

@@ -10,9 +10,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from server.db import Database
-from server.models import Connector
 from tests.support.server_fixtures import start_live_server
+from veracity_server.db import Database
+from veracity_server.models import Connector
 
 RACERS = 60
 

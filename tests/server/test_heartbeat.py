@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event, select
 
-from server.app import create_app
-from server.db import database
-from server.models import Connector
 from tests.server.helpers import World, build_world
 from tests.support.server_fixtures import TEST_SETTINGS
+from veracity_server.app import create_app
+from veracity_server.db import database
+from veracity_server.models import Connector
 
 HEARTBEAT = "/api/v1/connector/heartbeat"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from openapi_spec_validator import validate
 
-from server.openapi import is_documented_scope, openapi_path
+from veracity_server.openapi import is_documented_scope, openapi_path
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

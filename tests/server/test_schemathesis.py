@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from server.db import Database
-from server.models import Snapshot
 from tests.support.server_fixtures import LiveServer, snapshot_body, start_live_server
+from veracity_server.db import Database
+from veracity_server.models import Snapshot
 
 CHECKS = ",".join([
     "not_a_server_error",

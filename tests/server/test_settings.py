@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import SettingsError, load_settings
+from veracity_server.settings import SettingsError, load_settings
 
 KEY = "k" * 40
 

@@ -14,10 +14,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from server.db import Database, database
-from server.models import Position, Snapshot, SnapshotAccount, StopOrder
 from tests.server.helpers import World, build_world
 from tests.support.server_fixtures import snapshot_body, start_live_server
+from veracity_server.db import Database, database
+from veracity_server.models import Position, Snapshot, SnapshotAccount, StopOrder
 
 SNAPSHOTS = "/api/v1/connector/snapshots"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.db import Database, SqliteWriteQueue
+from veracity_server.db import Database, SqliteWriteQueue
 
 ROW_TEXT = "x" * 3000  # about one page per row, so the WAL grows visibly per commit
 

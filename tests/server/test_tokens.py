@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from server.columns import utc_now
-from server.db import database
-from server.models import PairingToken
 from tests.support.server_fixtures import create_user, login
+from veracity_server.columns import utc_now
+from veracity_server.db import database
+from veracity_server.models import PairingToken
 
 TOKENS = "/api/v1/profile/ibkr/tokens"
 

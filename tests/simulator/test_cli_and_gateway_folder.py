@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from simulator.gateway_folder import make_fake_gateway, write_conf
+from ibkr_gateway_sim.gateway_folder import make_fake_gateway, write_conf
 from tests.support.processes import free_port, running_process, stop_process
 
 # The readiness poll cannot know the certificate yet (it is made at start); later calls verify it.
@@ -84,7 +84,7 @@ def test_taken_port_is_one_clear_line_and_a_failing_exit_code():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        finished = subprocess.run([sys.executable, "-m", "simulator", "--port", str(port)],
+        finished = subprocess.run([sys.executable, "-m", "ibkr_gateway_sim", "--port", str(port)],
                                   capture_output=True, text=True, timeout=30)
     assert finished.returncode != 0
     assert finished.stderr.strip() == (
@@ -103,21 +103,22 @@ def test_bad_conf_yaml_is_a_clear_error(tmp_path, conf_text, message):
     conf = tmp_path / "conf.yaml"
     if conf_text is not None:
         conf.write_text(conf_text)
-    finished = subprocess.run([sys.executable, "-m", "simulator", "--conf", str(conf)],
+    finished = subprocess.run([sys.executable, "-m", "ibkr_gateway_sim", "--conf", str(conf)],
                               capture_output=True, text=True, timeout=30)
     assert finished.returncode == 2
     assert message in finished.stderr and "Traceback" not in finished.stderr
 
 
 def test_bad_arguments_are_refused():
-    finished = subprocess.run([sys.executable, "-m", "simulator", "--port", "http"],
+    finished = subprocess.run([sys.executable, "-m", "ibkr_gateway_sim", "--port", "http"],
                               capture_output=True, text=True, timeout=30)
     assert finished.returncode == 2 and "not a port number" in finished.stderr
 
 
 def test_cli_options_reach_the_simulator(tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "simulator", "--port", str(port), "--http", "--logged-in",
+    command = [sys.executable, "-m", "ibkr_gateway_sim", "--port", str(port), "--http",
+               "--logged-in",
                "--no-pacing", "--no-preflight", "--idle-timeout", "42", "--seed", "3"]
     url = f"http://127.0.0.1:{port}"
     with running_process(command, log_path=tmp_path / "sim.log",

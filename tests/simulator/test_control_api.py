@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.control import SimulatorControlError
+from ibkr_gateway_sim.control import SimulatorControlError
 
 ONE_ACCOUNT = [{
     "account_id": "DU111", "base_currency": "CHF", "title": "Test", "cash": {"CHF": 1000.0},

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.app import create_app
-from simulator.cli import build_parser
-from simulator.options import SimulatorOptions
-from simulator.state import SimulatorState
+from ibkr_gateway_sim.app import create_app
+from ibkr_gateway_sim.cli import build_parser
+from ibkr_gateway_sim.options import SimulatorOptions
+from ibkr_gateway_sim.state import SimulatorState
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from simulator.control import SimulatorControlError
+from ibkr_gateway_sim.control import SimulatorControlError
 
 
 def _without_timestamps(ledger):

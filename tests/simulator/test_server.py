@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from simulator.options import SimulatorOptions
-from simulator.server import PortInUseError, SimulatorServer
+from ibkr_gateway_sim.options import SimulatorOptions
+from ibkr_gateway_sim.server import PortInUseError, SimulatorServer
 
 
 def test_concurrent_clients_are_served_in_parallel(gateway_sim_factory):

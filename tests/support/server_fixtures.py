@@ -72,7 +72,7 @@ def cheap_password_hashing() -> Iterator[None]:
     follows the parameters stored in each hash)."""
     import argon2
 
-    from server import credentials
+    from veracity_server import credentials
 
     original = credentials._password_hasher
     credentials._password_hasher = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
@@ -83,7 +83,7 @@ def cheap_password_hashing() -> Iterator[None]:
 # --- databases -------------------------------------------------------------------------------
 
 def _migrate(url: str) -> None:
-    from server.migrate import upgrade_database
+    from veracity_server.migrate import upgrade_database
 
     upgrade_database(url)
 
@@ -132,12 +132,12 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Build apps on the test's database; settings as keyword arguments override TEST_SETTINGS."""
-    from server.db import database
+    from veracity_server.db import database
 
     apps: list[Flask] = []
 
     def build(**settings: Any) -> Flask:
-        from server.app import create_app
+        from veracity_server.app import create_app
 
         config = {**TEST_SETTINGS, "DATABASE_URL": database_url,
                   "VERACITY_INSTANCE_PATH": str(tmp_path / "instance"), **settings}
@@ -164,8 +164,8 @@ def client(app: Flask) -> FlaskClient:
 
 def create_user(app: Flask, email: str, password: str = DEFAULT_PASSWORD) -> int:
     """Create a user directly in the app's database; returns its id."""
-    from server.db import database
-    from server.users import create_user as create
+    from veracity_server.db import database
+    from veracity_server.users import create_user as create
 
     with database(app).sessions() as session:
         return create(session, email, password).id
@@ -173,9 +173,9 @@ def create_user(app: Flask, email: str, password: str = DEFAULT_PASSWORD) -> int
 
 def issue_token(app: Flask, email: str, ttl_s: int | None = None) -> str:
     """A fresh pairing token for the user with `email`."""
-    from server.db import database
-    from server.pairing.service import issue_pairing_token
-    from server.users import find_user
+    from veracity_server.db import database
+    from veracity_server.pairing.service import issue_pairing_token
+    from veracity_server.users import find_user
 
     ttl = ttl_s if ttl_s is not None else app.extensions["veracity_settings"].pairing_token_ttl_s
     with database(app).sessions() as session:
@@ -279,13 +279,13 @@ class LiveServer:
             self.process = None
 
     def _app(self) -> Flask:
-        from server.app import create_app
+        from veracity_server.app import create_app
 
         return create_app({**TEST_SETTINGS, **self.env, "DATABASE_URL": self.database_url})
 
     def create_user(self, email: str, password: str = DEFAULT_PASSWORD) -> int:
         """Create a user in the server's database; returns its id."""
-        from server.db import database
+        from veracity_server.db import database
 
         app = self._app()
         try:
@@ -295,7 +295,7 @@ class LiveServer:
 
     def issue_token(self, email: str, ttl_s: int | None = None) -> str:
         """A fresh pairing token for `email` (as `veracity-server issue-token` makes)."""
-        from server.db import database
+        from veracity_server.db import database
 
         app = self._app()
         try:

@@ -43,14 +43,16 @@ def _commands_of_our_programs() -> list[list[str]]:
 
 
 def test_every_program_the_compose_file_runs_exists() -> None:
-    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = {name: part for part in ("client", "server", "simulator")
+               for name in tomllib.loads((REPO_ROOT / part / "pyproject.toml").read_text())[
+                   "project"]["scripts"]}
     commands = _commands_of_our_programs()
     assert {command[0] for command in commands} >= {"veracity-server", "ibkr-connector",
                                                    "ibkr-gateway-sim", "gunicorn"}
     for command in commands:
         if command[0] == "gunicorn":
             continue
-        assert command[0] in scripts, f"{command[0]} is not a console script in pyproject.toml"
+        assert command[0] in scripts, f"{command[0]} is no console script of the parts"
 
 
 @pytest.mark.parametrize("command", _commands_of_our_programs(), ids=" ".join)
@@ -67,8 +69,8 @@ def test_every_subcommand_and_option_the_compose_file_uses_is_accepted(
         env = {"VERACITY_SECRET_KEY": "x" * 40, "PATH": "/usr/bin:/bin",
                "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite'}"}
     else:
-        module = {"veracity-server": "server.cli", "ibkr-connector": "client",
-                  "ibkr-gateway-sim": "simulator"}[program]
+        module = {"veracity-server": "veracity_server.cli", "ibkr-connector": "veracity_connector",
+                  "ibkr-gateway-sim": "ibkr_gateway_sim"}[program]
         invocation = [sys.executable, "-m", module, *arguments, "--help"]
         env = None
     result = subprocess.run(invocation, cwd=REPO_ROOT, capture_output=True, text=True,
@@ -78,7 +80,7 @@ def test_every_subcommand_and_option_the_compose_file_uses_is_accepted(
 
 def test_every_variable_the_compose_file_sets_is_read_by_our_code() -> None:
     sources = "\n".join(path.read_text(encoding="utf-8")
-                        for package in ("server", "client", "simulator")
+                        for package in ("server", "client", "simulator", "contract")
                         for path in (REPO_ROOT / package).rglob("*.py"))
     sources += (REPO_ROOT / "gunicorn.conf.py").read_text(encoding="utf-8")
     for name, definition in load_compose()["services"].items():
@@ -88,11 +90,13 @@ def test_every_variable_the_compose_file_sets_is_read_by_our_code() -> None:
             assert f'"{variable}"' in sources, f"{name} sets {variable}, which nothing reads"
 
 
-def test_the_image_contains_every_package_the_project_ships() -> None:
+def test_the_image_installs_each_part_compose_runs_from_its_own_folder() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
-    include = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]["include"]
-    for pattern in include:
-        package = pattern.rstrip("*")
-        assert re.search(rf"^COPY {package} {package}$", dockerfile, re.MULTILINE), package
-    assert "-c constraints.txt" in dockerfile, "the image must install the versions CI tested"
+    install = re.search(r"^RUN pip install -c constraints.txt (.+)$", dockerfile, re.MULTILINE)
+    assert install, "the image must install the versions CI tested (-c constraints.txt)"
+    for part in ("contract", "server", "simulator", "client"):
+        assert (REPO_ROOT / part / "pyproject.toml").is_file(), part
+        assert re.search(rf"^COPY {part} {part}$", dockerfile, re.MULTILINE), part
+        assert f"./{part}" in install.group(1).split(), part
+    # The release pipeline builds Windows installers: it has no place in the server's image.
+    assert "release" not in install.group(1)

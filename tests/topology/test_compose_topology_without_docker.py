@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from simulator.control import SimulatorControl
+from ibkr_gateway_sim.control import SimulatorControl
 from tests.support.processes import free_port, running_process
 from tests.support.system import require_executable
 from tests.topology.compose_file import REPO_ROOT, environment, service, shell_command
@@ -77,7 +77,7 @@ def test_compose_services_run_as_processes_pair_and_sync_over_tls(tmp_path: Path
     server_env.update({"VERACITY_BIND": f"127.0.0.1:{veracity_port}", "WEB_CONCURRENCY": "2",
                        # the compose intervals, compressed so the test sees a sync quickly
                        "VERACITY_HEARTBEAT_INTERVAL_S": "2", "VERACITY_SNAPSHOT_INTERVAL_S": "5"})
-    gateway_command = [sys.executable, "-m", "simulator",
+    gateway_command = [sys.executable, "-m", "ibkr_gateway_sim",
                        *service("gateway-sim")["command"][1:]]
     gateway_command[gateway_command.index("--port") + 1] = str(gateway_port)
     gateway_command[gateway_command.index("--host") + 1] = "127.0.0.1"

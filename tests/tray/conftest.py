@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from client.dialogs.host import DialogHost
 from tests.support.server_fixtures import start_live_server
 from tests.tray.x_server import ARTEFACTS, XServer, running_tray_host, running_xvfb
+from veracity_connector.dialogs.host import DialogHost
 
 
 @pytest.fixture(scope="session")

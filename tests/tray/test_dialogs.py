@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from client.credentials import open_credential_store
-from client.dialogs import FolderDialog, SettingsDialog, TokenDialog
-from client.dialogs.token_dialog import PAIRED_MESSAGE, check_token_form
-from client.engine import Engine
-from client.gateway_folder import folder_problems
-from client.settings import Folders, Settings
-from client.state import PairingOutcome
-from simulator.gateway_folder import FakeGateway
+from ibkr_gateway_sim.gateway_folder import FakeGateway
 from tests.tray.x_server import DialogDriver, XServer
+from veracity_connector.credentials import open_credential_store
+from veracity_connector.dialogs import FolderDialog, SettingsDialog, TokenDialog
+from veracity_connector.dialogs.token_dialog import PAIRED_MESSAGE, check_token_form
+from veracity_connector.engine import Engine
+from veracity_connector.gateway_folder import folder_problems
+from veracity_connector.settings import Folders, Settings
+from veracity_connector.state import PairingOutcome
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(120)]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from client.state import ConnectorState
-from client.tray import menu as menu_labels
-from client.tray.presentation import STATE_LABELS
+from veracity_connector.state import ConnectorState
+from veracity_connector.tray import menu as menu_labels
+from veracity_connector.tray.presentation import STATE_LABELS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs" / "tray.md"

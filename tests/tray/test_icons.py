@@ -7,8 +7,8 @@ import itertools
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from client.state import ConnectorState
-from client.tray.icons import STYLES, icon_for_state
+from veracity_connector.state import ConnectorState
+from veracity_connector.tray.icons import STYLES, icon_for_state
 
 
 def grey(image: Image.Image) -> Image.Image:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from client.state import ConnectorState, ConnectorStatus
-from client.tray import menu as labels
-from client.tray.menu import Menu, TrayView, build_menu, to_pystray_menu
+from veracity_connector.state import ConnectorState, ConnectorStatus
+from veracity_connector.tray import menu as labels
+from veracity_connector.tray.menu import Menu, TrayView, build_menu, to_pystray_menu
 
 
 class RecordingActions:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from client.state import ConnectorState, ConnectorStatus
-from client.tray.presentation import (
+from veracity_connector.state import ConnectorState, ConnectorStatus
+from veracity_connector.tray.presentation import (
     STATE_LABELS,
     TOOLTIP_LIMIT,
     format_sync_time,

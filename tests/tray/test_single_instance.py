@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from client.tray.single_instance import (
+from veracity_connector.tray.single_instance import (
     INFO_FILE,
     AlreadyRunning,
     SingleInstance,

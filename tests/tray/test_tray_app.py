@@ -1,6 +1,7 @@
 """The real tray app on a real X tray (Xvfb + trayer): its docked icon follows the engine.
 
-The app runs as `python -m client` against a live Veracity server (gunicorn) and the gateway
+The app runs as `python -m veracity_connector` against a live Veracity server (gunicorn) and
+the gateway
 simulator; the test moves the engine through its states from outside, as life would (pairing
 from the CLI, logging in at the gateway, Veracity going down and back, the gateway stopping,
 the key being revoked), and captures the docked icon each time into test-artefacts/tray/.
@@ -16,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from client.state import ConnectorState
-from client.status_file import read_status
 from tests.tray.tray_driver import DockedCapture, mean_difference, running_tray_app
 from tests.tray.x_server import ARTEFACTS, XServer
+from veracity_connector.state import ConnectorState
+from veracity_connector.status_file import read_status
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(600)]
 

@@ -17,18 +17,18 @@ from typing import Any, cast
 
 import pytest
 
-from client.dialogs import DialogHost
-from client.engine import Engine
-from client.launcher import PortOccupant, identify_port_occupant, read_listen_settings
-from client.platform.posix import LinuxPlatform
-from client.settings import Folders, load_settings, save_settings
-from client.tray.controller import TrayController
-from client.tray.engine_slot import EngineSlot
-from client.tray.menu import Menu, build_menu
-from client.tray.presentation import Notification
-from simulator.gateway_folder import FakeGateway
+from ibkr_gateway_sim.gateway_folder import FakeGateway
 from tests.support.processes import free_port
 from tests.tray.x_server import DialogDriver, XServer
+from veracity_connector.dialogs import DialogHost
+from veracity_connector.engine import Engine
+from veracity_connector.launcher import PortOccupant, identify_port_occupant, read_listen_settings
+from veracity_connector.platform.posix import LinuxPlatform
+from veracity_connector.settings import Folders, load_settings, save_settings
+from veracity_connector.tray.controller import TrayController
+from veracity_connector.tray.engine_slot import EngineSlot
+from veracity_connector.tray.menu import Menu, build_menu
+from veracity_connector.tray.presentation import Notification
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(180)]
 
@@ -222,7 +222,7 @@ def test_start_at_login_toggles_the_autostart_entry(tray_factory: Callable[..., 
     assert not tray.menu.is_checked("Start at login")
     tray.menu.click("Start at login")
     assert tray.menu.is_checked("Start at login") and desktop_file.exists()
-    assert " -m client" in desktop_file.read_text()
+    assert " -m veracity_connector" in desktop_file.read_text()
     tray.menu.click("Start at login")
     assert not tray.menu.is_checked("Start at login") and not desktop_file.exists()
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from client.updates import AvailableUpdate, UpdateChecker, UpdateCheckError, is_newer
 from tests.support.processes import free_port
+from veracity_connector.updates import AvailableUpdate, UpdateChecker, UpdateCheckError, is_newer
 
 
 @pytest.mark.parametrize(("candidate", "current", "newer"), [

@@ -1,4 +1,4 @@
-"""Running the real tray app (`python -m client`) on the test X server and watching its icon."""
+"""Running the real tray app (`python -m veracity_connector`) on the test X server, watching it."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageStat
 
-from client.state import ConnectorState
-from client.status_file import read_status
-from client.tray.app import ICON_SIZE
-from client.tray.icons import icon_for_state
-from client.tray.presentation import state_label
 from tests.support.processes import stop_process
 from tests.tray.x_server import ARTEFACTS, XServer, tray_area
+from veracity_connector.state import ConnectorState
+from veracity_connector.status_file import read_status
+from veracity_connector.tray.app import ICON_SIZE
+from veracity_connector.tray.icons import icon_for_state
+from veracity_connector.tray.presentation import state_label
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # pystray's X window class for our icon ('<name>SystemTrayIcon').
@@ -90,9 +90,9 @@ class TrayAppProcess:
         return self.home / "logs" / "connector.log"
 
     def start(self) -> subprocess.Popen[bytes]:
-        """Launch `python -m client` (the tray: no command)."""
+        """Launch `python -m veracity_connector` (the tray: no command)."""
         output = open(self.home / "stdout-stderr.txt", "ab")  # noqa: SIM115
-        process = subprocess.Popen([sys.executable, "-m", "client"], env=self.env,
+        process = subprocess.Popen([sys.executable, "-m", "veracity_connector"], env=self.env,
                                    cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         output.close()
@@ -102,7 +102,8 @@ class TrayAppProcess:
 
     def cli(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """Run an `ibkr-connector` command with the same settings (another process)."""
-        return subprocess.run([sys.executable, "-m", "client", *arguments], env=self.env,
+        return subprocess.run([sys.executable, "-m", "veracity_connector", *arguments],
+                              env=self.env,
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                               check=False)
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from server.app import create_app
 from tests.release.s3_fixtures import aws_environment, moto_endpoint, s3_bucket, s3_client
+from veracity_server.app import create_app
 
 __all__ = ["aws_environment", "downloads_app", "moto_endpoint", "s3_bucket", "s3_client"]
 

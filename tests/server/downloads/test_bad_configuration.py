@@ -10,7 +10,7 @@ import pytest
 from tests.server.downloads.helpers import API, write_installer, write_meta
 
 URL = "https://cdn.example.com/Setup.exe"
-LOGGER = "server.downloads"
+LOGGER = "veracity_server.downloads"
 
 
 def assert_not_configured(app, caplog, expected_log: str) -> None:

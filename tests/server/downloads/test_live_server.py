@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import requests
 
-from release.cli import main as release_cli
 from tests.release.fake_artifacts import make_fake_release
 from tests.server.downloads.helpers import API, sha256
 from tests.support.server_fixtures import start_live_server
+from veracity_release.cli import main as release_cli
 
 PREFIX = "ibkr-connector/windows"
 

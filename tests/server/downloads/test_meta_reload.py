@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from server.downloads.metadata import NotConfigured, S3Object
-from server.downloads.sources import MetaObjectSource
-from server.downloads.storage import S3Storage
 from tests.server.downloads.helpers import API, write_meta
+from veracity_server.downloads.metadata import NotConfigured, S3Object
+from veracity_server.downloads.sources import MetaObjectSource
+from veracity_server.downloads.storage import S3Storage
 
 URL = "https://cdn.example.com/Setup.exe"
 

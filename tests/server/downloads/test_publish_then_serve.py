@@ -6,10 +6,10 @@ import json
 
 import requests
 
-from release.cli import main as release_cli
 from tests.release.fake_artifacts import make_fake_release
 from tests.release.s3_fixtures import bucket_snapshot
 from tests.server.downloads.helpers import API, sha256
+from veracity_release.cli import main as release_cli
 
 PREFIX = "ibkr-connector/windows"
 

@@ -1,7 +1,0 @@
-"""`python -m client` = `ibkr-connector`."""
-
-import sys
-
-from client.cli import main
-
-sys.exit(main())

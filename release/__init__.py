@@ -1,5 +1,0 @@
-"""Release pipeline for the Windows connector: build, package, hash, publish, env.
-
-Each step is one function in its own module; `release.cli` strings them together so a maintainer
-can read the whole release as a checklist (see docs/release.md).
-"""

@@ -1,0 +1,39 @@
+"""Abuse limits on login and token exchange (Flask-Limiter).
+
+Memory storage by default (per process: with N gunicorn workers a client gets up to N times the
+limit); Redis when `REDIS_URL` is set, shared by every worker and host. A breach is a 429
+`rate_limited` with `Retry-After` (rendered by server.errors).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from veracity_server.settings import Settings
+
+EXTENSION_KEY = "veracity_limiter"
+
+
+def init_limiter(app: Flask, settings: Settings) -> Limiter:
+    """Attach a Limiter to `app` with no default limits (views opt in by name)."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings.redis_url or "memory://",
+        headers_enabled=True,
+        enabled=settings.rate_limits_enabled,
+        # A broken Redis must not lock everyone out of login: fall back to memory limits.
+        in_memory_fallback_enabled=bool(settings.redis_url),
+        key_prefix="veracity",
+    )
+    app.extensions[EXTENSION_KEY] = limiter
+    return limiter
+
+
+def enforce_rate_limit(scope: str, limit_value: str) -> None:
+    """Count this request against `limit_value` for the client's address; 429 when exceeded."""
+    limiter: Limiter = current_app.extensions[EXTENSION_KEY]
+    with limiter.limit(limit_value, scope=scope):
+        pass

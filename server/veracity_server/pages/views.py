@@ -1,0 +1,165 @@
+"""Routes of the HTML pages: login, Profile → IBKR Integration and its two live fragments."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from markupsafe import Markup
+
+from veracity_server.auth.guards import csrf_token, current_user_id, end_session
+from veracity_server.db import get_session
+from veracity_server.errors import NotAuthenticated
+from veracity_server.models import User
+from veracity_server.pages.connectors_view import connectors_page
+from veracity_server.pages.data import connectors_for, portfolio_for, portfolio_version
+from veracity_server.pages.portfolio_view import portfolio_page
+from veracity_server.pages.security import add_security_headers, safe_next_path
+
+POLL_INTERVAL_VARIABLE = "VERACITY_PAGE_POLL_INTERVAL_S"
+POLL_INTERVAL_KEY = "PAGE_POLL_INTERVAL_S"
+DEFAULT_POLL_INTERVAL_S = 10.0
+
+blueprint = Blueprint("pages", __name__, template_folder="../templates",
+                      static_folder="../static", static_url_path="/assets")
+
+
+def parse_poll_interval(raw: Any) -> float:
+    """Seconds between refreshes of the live regions (0.5 to 3600); ValueError otherwise."""
+    if raw is None or str(raw).strip() == "":
+        return DEFAULT_POLL_INTERVAL_S
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        value = float("nan")
+    if not 0.5 <= value <= 3600:
+        raise ValueError(f"{POLL_INTERVAL_VARIABLE} must be a number of seconds from 0.5 to 3600, "
+                         f"got {raw!r}")
+    return value
+
+
+@blueprint.record_once
+def read_settings(state: BlueprintSetupState) -> None:
+    """Parse this blueprint's setting once, when the app is built (a bad value fails start-up)."""
+    app = state.app
+    raw = app.config.get(POLL_INTERVAL_VARIABLE, os.environ.get(POLL_INTERVAL_VARIABLE))
+    app.config[POLL_INTERVAL_KEY] = parse_poll_interval(raw)
+
+
+@blueprint.after_request
+def security_headers(response: Response) -> Response:
+    """CSP and friends on every page, fragment and asset of this blueprint."""
+    return add_security_headers(response, private=request.endpoint != "pages.static")
+
+
+def logged_in_user() -> User | None:
+    """The user of the current session, or None (a session of a deleted user is ended)."""
+    try:
+        user_id = current_user_id()
+    except NotAuthenticated:
+        return None
+    user = get_session().get(User, user_id)
+    if user is None or csrf_token() is None:
+        end_session()
+        return None
+    return user
+
+
+@blueprint.get("/login")
+def login_page() -> Any:
+    """The sign-in form; already signed in → straight on to where the person was going."""
+    next_path = safe_next_path(request.args.get("next"))
+    if logged_in_user() is not None:
+        return redirect(next_path)
+    return render_template("login.html", next_path=next_path)
+
+
+@blueprint.post("/login")
+def login_without_script() -> Any:
+    """The form posted without its script: sign-in is made by the script (JSON + CSRF-safe
+    session API), so say what is needed instead of failing obscurely. The password is dropped."""
+    next_path = safe_next_path(request.args.get("next"))
+    return render_template("login.html", next_path=next_path, needs_script=True), 400
+
+
+@blueprint.get("/profile/ibkr")
+def ibkr_page() -> Any:
+    """Profile → IBKR Integration: download, pairing, connectors, portfolio, troubleshooting."""
+    user = logged_in_user()
+    if user is None:
+        return redirect(url_for("pages.login_page", next=request.full_path.rstrip("?")))
+    # Rendered once here so the page knows each region's fingerprint; the HTML comes from our own
+    # autoescaping templates, which is why wrapping it in Markup below is safe.
+    # The version is taken before the data is read: a snapshot landing in between then shows
+    # up at the next poll instead of hiding behind a version that already counts it.
+    version = portfolio_version(user.id)
+    status_html = render_status_region(user.id)
+    portfolio_html = render_portfolio_region(user.id)
+    return render_template(
+        "profile_ibkr.html",
+        user_email=user.email,
+        csrf_token=csrf_token(),
+        poll_interval_ms=int(current_app.config[POLL_INTERVAL_KEY] * 1000),
+        status_html=Markup(status_html),  # noqa: S704 (our own escaped template output)
+        status_version=fragment_version(status_html),
+        portfolio_html=Markup(portfolio_html),  # noqa: S704 (our own escaped template output)
+        portfolio_version=version,
+    )
+
+
+def render_status_region(user_id: int) -> str:
+    """The connectors list and troubleshooting panel as HTML."""
+    return render_template("_status_region.html", status=connectors_page(connectors_for(user_id)))
+
+
+def render_portfolio_region(user_id: int) -> str:
+    """The portfolio region (totals, charts, positions, stop orders) as HTML."""
+    return render_template("_portfolio_region.html",
+                           portfolio=portfolio_page(portfolio_for(user_id)))
+
+
+def fragment_version(html: str) -> str:
+    """A short fingerprint of a rendered region; the page's polling swaps only on change."""
+    return hashlib.sha256(html.encode()).hexdigest()[:32]
+
+
+def fragment_response(html: str, version: str | None = None) -> Response:
+    """A region for the page's polling: ETag = its version, 304 when the page has it."""
+    response = make_response(html)
+    response.set_etag(version or fragment_version(html))
+    response.make_conditional(request)  # turns it into a 304 in place when the ETag matches
+    return response
+
+
+@blueprint.get("/profile/ibkr/fragments/connectors")
+def connectors_fragment() -> Any:
+    """The connectors list and troubleshooting panel, re-rendered for the page's polling."""
+    return fragment_response(render_status_region(current_user_id()))
+
+
+@blueprint.get("/profile/ibkr/fragments/portfolio")
+def portfolio_fragment() -> Any:
+    """The portfolio region (totals, chart, positions, stop orders), re-rendered for polling.
+
+    Building a large portfolio costs far more than the page's polling should, so the cheap
+    version check comes first and an unchanged portfolio is answered 304 without building it.
+    """
+    user_id = current_user_id()
+    version = portfolio_version(user_id)
+    if version in request.if_none_match:
+        response = make_response("", 304)
+        response.set_etag(version)
+        return response
+    return fragment_response(render_portfolio_region(user_id), version)

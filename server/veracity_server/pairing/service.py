@@ -1,0 +1,134 @@
+"""Pairing state changes, each one short transaction: issue, consume (exactly once), revoke."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from veracity_server.columns import iso_utc, utc_now
+from veracity_server.credentials import new_connector_key, new_pairing_token, secret_hash
+from veracity_server.errors import NotFound, TokenExpired, TokenInvalid, TokenUsed
+from veracity_server.models import Connector, PairingToken
+
+# A connector is "online" while its last heartbeat is younger than this many intervals: one
+# missed beat (network hiccup, sleep) must not flap the status.
+ONLINE_INTERVALS = 2.5
+
+
+def issue_pairing_token(session: Session, user_id: int, ttl_s: int) -> tuple[str, datetime]:
+    """Create a one-time token for `user_id`; returns it (shown once) and its expiry."""
+    token = new_pairing_token()
+    now = utc_now()
+    expires_at = now + timedelta(seconds=ttl_s)
+    session.add(PairingToken(user_id=user_id, token_hash=secret_hash(token), created_at=now,
+                             expires_at=expires_at))
+    session.commit()
+    return token, expires_at
+
+
+def consume_pairing_token(session: Session, token: str, hostname: str, platform: str,
+                          connector_version: str) -> tuple[Connector, str]:
+    """Exchange `token` for a new connector and its key; exactly one caller can ever win.
+
+    One conditional UPDATE decides the winner (the database serializes it); losers look the
+    row up afterwards only to say why they lost.
+    """
+    token_hash = secret_hash(token)
+    now = utc_now()
+    won = session.execute(
+        update(PairingToken)
+        .where(PairingToken.token_hash == token_hash, PairingToken.used_at.is_(None),
+               PairingToken.expires_at > now)
+        .values(used_at=now)
+        .returning(PairingToken.user_id)
+    ).first()
+    if won is None:
+        session.rollback()
+        raise _why_token_failed(session, token_hash, now)
+    key = new_connector_key()
+    connector = Connector(id=str(uuid.uuid4()), user_id=won.user_id, key_hash=secret_hash(key),
+                          hostname=hostname, platform=platform,
+                          connector_version=connector_version, created_at=now)
+    session.add(connector)
+    session.commit()
+    return connector, key
+
+
+def _why_token_failed(session: Session, token_hash: str, now: datetime) -> Exception:
+    row = session.scalars(select(PairingToken).where(PairingToken.token_hash == token_hash)).first()
+    session.rollback()
+    if row is None:
+        return TokenInvalid()
+    if row.used_at is not None:
+        return TokenUsed()
+    if row.expires_at <= now:
+        return TokenExpired()
+    # Raced with a consumer that has not committed yet (or rolled back): treat as used.
+    return TokenUsed()
+
+
+def revoke_connector(session: Session, user_id: int, connector_id: str) -> Connector:
+    """Revoke one of the user's connectors (idempotent: the first revocation time is kept)."""
+    if not _is_uuid(connector_id):
+        raise NotFound("No such connector.")
+    connector = session.scalars(select(Connector).where(
+        Connector.id == connector_id, Connector.user_id == user_id)).first()
+    if connector is None:
+        raise NotFound("No such connector.")
+    if connector.revoked_at is None:
+        connector.revoked_at = utc_now()
+        session.commit()
+    return connector
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def connector_status(connector: Connector, now: datetime, heartbeat_interval_s: int) -> str:
+    """online | stale | revoked."""
+    if connector.revoked_at is not None:
+        return "revoked"
+    if connector.last_seen_at is None:
+        return "stale"
+    age_s = (now - connector.last_seen_at).total_seconds()
+    return "online" if age_s <= heartbeat_interval_s * ONLINE_INTERVALS else "stale"
+
+
+def describe_connector(connector: Connector, now: datetime,
+                       heartbeat_interval_s: int) -> dict[str, Any]:
+    """The connector as the profile API shows it."""
+    gateway = None
+    if connector.gateway_state is not None:
+        gateway = {"state": connector.gateway_state, "message": connector.gateway_message,
+                   "port": connector.gateway_port}
+    return {
+        "id": connector.id,
+        "hostname": connector.hostname,
+        "platform": connector.platform,
+        "connector_version": connector.connector_version,
+        "created_at": iso_utc(connector.created_at),
+        "last_seen_at": iso_utc(connector.last_seen_at),
+        "last_snapshot_at": iso_utc(connector.last_snapshot_at),
+        "reported_last_snapshot_at": iso_utc(connector.reported_last_snapshot_at),
+        "revoked_at": iso_utc(connector.revoked_at),
+        "uptime_s": connector.uptime_s,
+        "status": connector_status(connector, now, heartbeat_interval_s),
+        "gateway": gateway,
+    }
+
+
+def list_connectors(session: Session, user_id: int,
+                    heartbeat_interval_s: int) -> list[dict[str, Any]]:
+    """The user's connectors, newest first."""
+    now = utc_now()
+    connectors = session.scalars(select(Connector).where(Connector.user_id == user_id)
+                                 .order_by(Connector.created_at.desc(), Connector.id))
+    return [describe_connector(connector, now, heartbeat_interval_s) for connector in connectors]

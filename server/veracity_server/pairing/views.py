@@ -1,0 +1,98 @@
+"""Pairing endpoints: issue a token (user), exchange it (connector), list and revoke (user)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from veracity_contract.fields import EmptyBody
+from veracity_contract.pairing import (
+    ConnectorList,
+    ExchangeAnswer,
+    ExchangeRequest,
+    PairingTokenAnswer,
+    RevokeAnswer,
+)
+from veracity_server.auth.guards import require_user
+from veracity_server.columns import iso_utc, utc_now
+from veracity_server.db import get_session
+from veracity_server.limits import enforce_rate_limit
+from veracity_server.openapi import Operation, Response, declare_operations, error_response
+from veracity_server.pairing import service
+from veracity_server.requests_json import parse_body
+from veracity_server.settings import current_settings
+
+blueprint = Blueprint("pairing", __name__)
+
+
+@blueprint.post("/api/v1/profile/ibkr/tokens")
+def issue_token() -> ResponseReturnValue:
+    """A one-time pairing token for the logged-in user."""
+    user_id = require_user()
+    parse_body(EmptyBody, allow_empty=True)
+    token, expires_at = service.issue_pairing_token(
+        get_session(), user_id, current_settings().pairing_token_ttl_s)
+    return jsonify(token=token, expires_at=iso_utc(expires_at)), 201
+
+
+@blueprint.post("/api/v1/connector/exchange")
+def exchange_token() -> ResponseReturnValue:
+    """Redeem a one-time token for a connector key."""
+    settings = current_settings()
+    enforce_rate_limit("exchange", settings.exchange_rate_limit)
+    body = parse_body(ExchangeRequest)
+    connector, key = service.consume_pairing_token(
+        get_session(), body.token, body.device.hostname, body.device.platform,
+        body.device.connector_version)
+    return jsonify(connector_id=connector.id, connector_key=key,
+                   heartbeat_interval_s=settings.heartbeat_interval_s,
+                   snapshot_interval_s=settings.snapshot_interval_s), 201
+
+
+@blueprint.get("/api/v1/profile/ibkr/connectors")
+def list_connectors() -> ResponseReturnValue:
+    """The user's connectors with their status."""
+    user_id = require_user()
+    return jsonify(connectors=service.list_connectors(
+        get_session(), user_id, current_settings().heartbeat_interval_s))
+
+
+@blueprint.post("/api/v1/profile/ibkr/connectors/<connector_id>/revoke")
+def revoke_connector(connector_id: str) -> ResponseReturnValue:
+    """Revoke a connector; its key fails from its next request on."""
+    user_id = require_user()
+    parse_body(EmptyBody, allow_empty=True)
+    connector = service.revoke_connector(get_session(), user_id, connector_id)
+    return jsonify(connector=service.describe_connector(
+        connector, utc_now(), current_settings().heartbeat_interval_s))
+
+
+NOT_LOGGED_IN = error_response("Not logged in")
+CSRF_FAILED = error_response("Missing or wrong X-CSRF-Token")
+
+declare_operations(blueprint, [
+    Operation("POST", "/api/v1/profile/ibkr/tokens", "Issue a one-time pairing token",
+              tag="pairing", security="session", csrf=True, request_model=EmptyBody,
+              request_required=False,
+              responses={201: Response("The token (shown once)", PairingTokenAnswer),
+                         400: error_response("Malformed body"), 401: NOT_LOGGED_IN,
+                         403: CSRF_FAILED}),
+    Operation("POST", "/api/v1/connector/exchange", "Exchange a pairing token for a key",
+              tag="connector", request_model=ExchangeRequest,
+              responses={201: Response("Paired", ExchangeAnswer),
+                         400: error_response("Malformed body"),
+                         401: error_response("token_invalid, token_expired or token_used"),
+                         413: error_response("Body too large"),
+                         429: error_response("Too many attempts",
+                                             {"Retry-After": "Seconds to wait"})}),
+    Operation("GET", "/api/v1/profile/ibkr/connectors", "The user's connectors", tag="pairing",
+              security="session",
+              responses={200: Response("Connectors, newest first", ConnectorList),
+                         401: NOT_LOGGED_IN}),
+    Operation("POST", "/api/v1/profile/ibkr/connectors/{connector_id}/revoke",
+              "Revoke a connector (idempotent)", tag="pairing", security="session", csrf=True,
+              request_model=EmptyBody, request_required=False,
+              responses={200: Response("Revoked", RevokeAnswer),
+                         400: error_response("Malformed body"), 401: NOT_LOGGED_IN,
+                         403: CSRF_FAILED, 404: error_response("No such connector")}),
+])

@@ -1,0 +1,89 @@
+"""Reading request bodies: exact decimals, strict pydantic validation, errors that name the field.
+
+Flask's own `request.get_json()` turns 1234.56 into a binary float; here JSON numbers with a
+fraction become `Decimal`, so money stays exact from the wire to the database.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from veracity_server.errors import InvalidJson, InvalidRequest
+
+ModelType = TypeVar("ModelType", bound=BaseModel)
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser accepts them unless told otherwise.
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def read_json_body(allow_empty: bool = False) -> Any:
+    """The request body parsed as JSON (decimals exact); InvalidJson when it is not JSON."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise InvalidJson("The request body is empty; send a JSON object.")
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_float=Decimal,
+                          parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise InvalidJson(f"The request body is not valid JSON: {error}") from None
+    _reject_unstorable_text(raw, data)
+    return data
+
+
+def _reject_unstorable_text(raw: bytes, data: Any) -> None:
+    """Refuse strings no database can store: NUL characters and lone UTF-16 surrogates.
+
+    Both are legal JSON escapes (\\u0000, \\ud800) but PostgreSQL rejects them at insert time;
+    the checks run only when the raw body contains such an escape, so normal bodies pay nothing.
+    """
+    if b"\\u0000" in raw:
+        raise InvalidRequest("body: text must not contain NUL (\\u0000) characters")
+    if b"\\ud" in raw.lower():
+        try:
+            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("body: text contains an unpaired UTF-16 surrogate") from None
+
+
+def field_path(location: tuple[int | str, ...]) -> str:
+    """`accounts[0].positions[3].quantity` from pydantic's error location."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def validation_message(error: ValidationError) -> str:
+    """A short message naming the first few bad fields."""
+    parts = []
+    for detail in error.errors()[:5]:
+        path = field_path(tuple(detail["loc"]))
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
+            message = "unknown field"
+        parts.append(f"{path}: {message}")
+    more = len(error.errors()) - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def parse_body(model: type[ModelType], allow_empty: bool = False) -> ModelType:
+    """The request body validated against `model`; InvalidJson/InvalidRequest otherwise."""
+    data = read_json_body(allow_empty=allow_empty)
+    if not isinstance(data, dict):
+        raise InvalidRequest("body: the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InvalidRequest(validation_message(error)) from None
