@@ -289,7 +289,7 @@ def test_a_broken_outbox_at_start_still_marks_the_engine_stopped(folders, monkey
 
 
 def test_an_ongoing_unexpected_error_does_not_flip_back_to_another_state(folders, monkeypatch):
-    monkeypatch.setattr("veracity_connector.engine.UNEXPECTED_ERROR_RETRY_S", 0.01)
+    monkeypatch.setattr("veracity_connector.engine.loop.UNEXPECTED_ERROR_RETRY_S", 0.01)
     engine = unreachable_engine(folders)
     states: list[ConnectorState] = []
     engine.holder.subscribe(lambda status: states.append(status.state))
@@ -323,7 +323,7 @@ def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
     def unreadable(_gateway):
         raise ValueError(f"invalid literal for int() with base 10: {gateway_value!r}")
 
-    monkeypatch.setattr("veracity_connector.engine.take_snapshot", unreadable)
+    monkeypatch.setattr("veracity_connector.engine.collection.take_snapshot", unreadable)
     with caplog.at_level("DEBUG"):
         engine.step()
     assert engine.status.gateway_state is GatewayState.ERROR

@@ -1,0 +1,324 @@
+"""The `Engine`: the commands the tray and CLI call, the worker loop, and one step of it.
+
+The loop decides what is due (`Timetable`) and hands each job to its module: the gateway's
+session to `GatewaySession`, snapshots to `SnapshotCollector`, the outbox and heartbeats to
+`Delivery`, the key to `KeyKeeper`; `outcome` turns what they know into the state a person sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from veracity_connector.credentials import CredentialStore
+from veracity_connector.engine.collection import SnapshotCollector
+from veracity_connector.engine.delivery import Delivery
+from veracity_connector.engine.keys import KeyKeeper
+from veracity_connector.engine.outcome import (
+    UNEXPECTED_ERROR_TEXT,
+    CycleResult,
+    EngineCounters,
+    EngineFacts,
+    SyncOutcome,
+    cycle_result,
+    person_facing_status,
+)
+from veracity_connector.engine.session import GatewaySession
+from veracity_connector.engine.timetable import KEY_POLL_INTERVAL_S, Timetable
+from veracity_connector.gateway import GatewayClient, Pacer
+from veracity_connector.gateway.pacing import PacerStopped
+from veracity_connector.outbox import Outbox, OutboxLimits
+from veracity_connector.pairing import pair_with_token
+from veracity_connector.settings import Folders, Settings
+from veracity_connector.state import (
+    DEFAULT_MESSAGES,
+    ConnectorState,
+    ConnectorStatus,
+    PairingOutcome,
+    StatusCallback,
+    StatusHolder,
+)
+from veracity_connector.status_file import StatusFile
+from veracity_connector.veracity_api import VeracityClient
+from veracity_connector.version import connector_version
+
+logger = logging.getLogger(__name__)
+
+MAX_IDLE_S = 15.0  # the loop wakes at least this often (status file freshness)
+UNEXPECTED_ERROR_RETRY_S = 15.0  # the loop never waits longer than MAX_IDLE_S anyway
+
+
+class Engine:
+    """Keeps Veracity in sync with the gateway; observable through `status`/`subscribe`."""
+
+    def __init__(self, settings: Settings, folders: Folders, *,
+                 credentials: CredentialStore | None = None,
+                 clock: Callable[[], float] = time.time,
+                 write_status_file: bool = True) -> None:
+        self.settings = settings
+        self.folders = folders
+        self._clock = clock
+        self._stop_event = threading.Event()
+        self._wake_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started_at = clock()
+        self._sync_requested = False
+        self.counters = EngineCounters()
+        self.pacer = Pacer(state_path=folders.data_dir / "pacing.json",
+                           backoff_initial_s=settings.rate_limit_backoff_s,
+                           stop_event=self._stop_event)
+        self.gateway = GatewayClient(settings.gateway_address(), self.pacer,
+                                     timeout_s=settings.gateway_timeout_s)
+        self.outbox = Outbox(folders.data_dir / "outbox.sqlite3", OutboxLimits(
+            settings.outbox_max_count, settings.outbox_max_bytes, settings.outbox_max_age_s))
+        self.veracity: VeracityClient | None = None
+        if settings.veracity_url:
+            # Few quick retries: the outbox and the schedule are the long-term retry.
+            self.veracity = VeracityClient(settings.veracity_url,
+                                           timeout_s=settings.veracity_timeout_s,
+                                           retries=2, backoff_s=0.5,
+                                           stop_event=self._stop_event)
+        self.keys = KeyKeeper(settings, folders, credentials)
+        self.timetable = Timetable(settings, clock())
+        self.collector = SnapshotCollector(self.gateway, self.outbox, settings, self.counters,
+                                           clock)
+        self.delivery = Delivery(self.veracity, self.outbox, self.timetable, self.counters,
+                                 clock, self._stop_event, on_key_refused=self._revoke)
+        self.session = GatewaySession(self.gateway, self.timetable, settings, clock,
+                                      on_checked=lambda: self._publish())
+        self._unexpected_error = False  # the last step raised; cleared when one completes
+        self.holder = StatusHolder(ConnectorStatus(
+            veracity_url=settings.veracity_url, gateway_port=self.gateway.port))
+        self._status_file = StatusFile(folders.data_dir) if write_status_file else None
+        if self._status_file is not None:
+            self.holder.subscribe(self._status_file.write)
+            self._status_file.write(self.holder.status)
+
+    # --- commands (ConnectorCommands) ------------------------------------------------------
+
+    @property
+    def status(self) -> ConnectorStatus:
+        """The current status."""
+        return self.holder.status
+
+    def subscribe(self, callback: StatusCallback) -> Callable[[], None]:
+        """Call `callback(status)` on every change; returns the unsubscribe function."""
+        return self.holder.subscribe(callback)
+
+    def sync_now(self) -> None:
+        """Take and send a snapshot at the next step (returns at once)."""
+        self._sync_requested = True
+        self._wake_event.set()
+
+    def pair(self, token: str) -> PairingOutcome:
+        """Exchange a one-time token for a key and store it (blocks for the network call)."""
+        if self.veracity is None:
+            return PairingOutcome(False, "not_configured",
+                                  "Set Veracity's address first (Settings…), then paste the token.")
+        credentials = self.keys.store()
+        if credentials is None:
+            return PairingOutcome(False, "credential_store", self.keys.problem)
+        previous = self.holder.status
+        self.holder.set_state(ConnectorState.PAIRING)
+        outcome, schedule = pair_with_token(token, self.veracity, credentials, self.outbox)
+        if outcome.ok and schedule is not None:
+            self.timetable.server_schedule = schedule
+            self.keys.revoked_notice = False
+            self.collector.forget()
+            now = self._clock()
+            self.timetable.next_heartbeat = self.timetable.next_snapshot = now
+            self.timetable.next_key_check = now
+            self._publish()
+            self._wake_event.set()
+        else:
+            self.holder.publish(previous)
+        return outcome
+
+    def unpair(self) -> None:
+        """Forget the key and drop unsent snapshots; the state becomes needs_token."""
+        credentials = self.keys.store()
+        if credentials is not None:
+            credentials.delete()
+        cleared = self.outbox.clear()
+        logger.info("unpaired; %d unsent snapshot(s) dropped", cleared)
+        self.collector.forget()
+        self._publish()
+
+    def start(self) -> None:
+        """Run the loop in a background thread (for the tray)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self.run, name="connector-engine",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask the loop to finish and wait for it (bounded)."""
+        self._stop_event.set()
+        self._wake_event.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called."""
+        return self._stop_event.is_set()
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Do what is due, wait for the next thing, until stop()."""
+        logger.info("connector %s started (gateway %s, Veracity %s)", connector_version(),
+                    self.gateway.transport.address.base_url, self.settings.veracity_url or "-")
+        try:
+            # Inside the try: a broken outbox or key store here must still mark the engine
+            # stopped and close the clients on the way out.
+            self._publish()  # paired or not, before the first (possibly long) step
+            while not self._stop_event.is_set():
+                try:
+                    delay = self.step()
+                except Exception:
+                    # A bug or a broken disk must not end the loop: say so and keep trying.
+                    delay = UNEXPECTED_ERROR_RETRY_S
+                    logger.exception("unexpected error in the sync loop; trying again in %.0f s",
+                                     min(delay, MAX_IDLE_S))
+                    # The flag keeps _publish (called mid-step by later attempts) from showing
+                    # "syncing" between two failures, which would notify the person each time.
+                    self._unexpected_error = True
+                    self.holder.set_state(ConnectorState.ERROR, *UNEXPECTED_ERROR_TEXT)
+                self._wake_event.wait(max(0.0, min(delay, MAX_IDLE_S)))
+                self._wake_event.clear()
+        finally:
+            if self._status_file is not None:
+                self._status_file.mark_stopped(self.holder.status)
+            self.gateway.close()
+            if self.veracity is not None:
+                self.veracity.close()
+            logger.info("connector stopped")
+
+    def step(self) -> float:
+        """Do everything that is due now; returns the seconds until something is due again."""
+        with contextlib.suppress(PacerStopped):
+            self._step()
+        self._unexpected_error = False  # a step completed: whatever failed before works again
+        self._publish()
+        return self.seconds_until_due()
+
+    def seconds_until_due(self) -> float:
+        """Seconds until the next scheduled work."""
+        paired = self._current_key() is not None
+        outbox_pending = paired and self.outbox.count() > 0
+        if self._sync_requested:
+            return 0.0
+        return self.timetable.seconds_until_due(self._clock(), paired=paired,
+                                                outbox_pending=outbox_pending)
+
+    def run_once(self) -> CycleResult:
+        """One full cycle now: session check, snapshot, delivery, heartbeat (`sync --once`)."""
+        if self.veracity is None:
+            return CycleResult(SyncOutcome.CONFIGURATION, "the Veracity URL is not set")
+        key = self._current_key()
+        if key is None:
+            return CycleResult(SyncOutcome.NOT_PAIRED, self.keys.problem
+                               or DEFAULT_MESSAGES[ConnectorState.NEEDS_TOKEN][1])
+        try:
+            session = self.session.check()
+            queued = False
+            if session.ok:
+                queued = self._take_snapshot(force=True)
+            delivered = self.delivery.send_outbox(key)
+            if not self.keys.revoked_notice:
+                self._heartbeat(key)
+        except PacerStopped:
+            return CycleResult(SyncOutcome.GATEWAY_ERROR, "stopped")
+        finally:
+            self._publish()
+        return cycle_result(self.holder.status, revoked_notice=self.keys.revoked_notice,
+                            session=self.session.latest,
+                            veracity_down_message=self.delivery.down_message,
+                            queued=queued, delivered=delivered)
+
+    # --- one step -------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        timetable = self.timetable
+        now = self._clock()
+        if now >= timetable.next_tickle:
+            self.session.check()
+        key = self._current_key()
+        if key is None or self.veracity is None:
+            if now >= timetable.next_key_check:
+                timetable.next_key_check = now + KEY_POLL_INTERVAL_S
+            return
+        if now >= timetable.next_snapshot or self._sync_requested:
+            force = self._sync_requested
+            self._sync_requested = False
+            timetable.snapshot_started(now)
+            if self.session.fresh_or_checked().ok:
+                self._take_snapshot(force=force)
+                timetable.next_delivery = min(timetable.next_delivery, self._clock())
+        if self._stop_event.is_set():
+            return
+        if self._clock() >= timetable.next_delivery:
+            self.delivery.send_outbox(key)
+        if self.keys.revoked_notice:
+            return  # the key was just refused: not one more request with it
+        if self._clock() >= timetable.next_heartbeat:
+            self._heartbeat(key)
+
+    def _take_snapshot(self, *, force: bool) -> bool:
+        collected = self.collector.collect(force=force)
+        if collected.gateway_problem is not None:
+            self.session.latest = collected.gateway_problem
+        return collected.queued
+
+    def _heartbeat(self, key: str) -> None:
+        session = self.session.latest_or_checked()
+        self.delivery.heartbeat(key, session, gateway_port=self.gateway.port,
+                                uptime_s=int(self._clock() - self._started_at))
+
+    def _revoke(self, refused_key: str) -> None:
+        logger.warning("Veracity refused the connector key (revoked or invalid); deleting it")
+        self.keys.delete_refused(refused_key)
+        dropped = self.outbox.clear()
+        if dropped:
+            logger.warning("%d unsent snapshot(s) dropped with the refused key", dropped)
+        self.keys.revoked_notice = True
+        self.collector.forget()
+        self.holder.set_state(ConnectorState.REVOKED, paired=False)
+
+    def _current_key(self) -> str | None:
+        key = self.keys.current()
+        if key is not None and self.keys.revoked_notice:
+            self.keys.revoked_notice = False  # a new key arrived (paired in another process)
+            now = self._clock()
+            self.timetable.next_snapshot = self.timetable.next_heartbeat = now
+        return key
+
+    def _publish(self) -> None:
+        """Derive the person-facing state from what the engine knows and publish it."""
+        session = self.session.latest
+        common: dict[str, Any] = {
+            "last_sync_at": self.delivery.last_sync_at,
+            "last_snapshot_at": self.delivery.last_snapshot_at,
+            "gateway_state": session.state if session else None,
+            "gateway_message": session.message if session else "",
+            "gateway_port": self.gateway.port,
+            "veracity_url": self.settings.veracity_url,
+            "pending_snapshots": self.outbox.count(),
+        }
+        key = self._current_key()
+        common["paired"] = key is not None
+        facts = EngineFacts(
+            credential_problem=self.keys.problem, unexpected_error=self._unexpected_error,
+            veracity_configured=self.veracity is not None, paired=key is not None,
+            revoked_notice=self.keys.revoked_notice, session=session,
+            veracity_down_message=self.delivery.down_message)
+        status = person_facing_status(self.holder.status, facts, common)
+        self.holder.publish(status)
+        if self._status_file is not None:
+            self._status_file.touch(status)
