@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from enum import IntEnum
 from types import FrameType
 
@@ -25,12 +24,12 @@ from veracity_connector.logging_setup import configure_logging
 from veracity_connector.outbox import Outbox
 from veracity_connector.pairing import pair_with_token
 from veracity_connector.settings import (
-    FIELDS_BY_NAME,
     Folders,
     Settings,
     SettingsError,
     load_settings,
     save_settings,
+    settings_with,
 )
 from veracity_connector.status_file import read_status
 from veracity_connector.veracity_api import VeracityClient
@@ -236,13 +235,7 @@ def command_pair(args: argparse.Namespace, settings: Settings, folders: Folders)
 
 def load_settings_with(settings: Settings, changes: dict[str, str]) -> Settings:
     """`settings` with some values changed, validated like the settings file."""
-    parsed = {}
-    for name, value in changes.items():
-        try:
-            parsed[name] = FIELDS_BY_NAME[name].parse(value)
-        except ValueError as error:
-            raise SettingsError(f"invalid {name.replace('_', '-')}: {error}") from None
-    return replace(settings, **parsed)
+    return settings_with(settings, changes)
 
 
 def command_unpair(args: argparse.Namespace, settings: Settings, folders: Folders) -> ExitCode:
