@@ -17,32 +17,18 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ibkr_gateway_sim.control import SimulatorControl
-from tests.support.processes import free_port, running_process, stop_process, wait_for_http
+from tests.support.processes import ManagedProcess, free_port, running_process
 from tests.support.server_fixtures import LiveServer, start_live_server
 
 E2E_EMAIL = "e2e@example.com"
 SERVER_ENV = {"VERACITY_HEARTBEAT_INTERVAL_S": "2", "VERACITY_SNAPSHOT_INTERVAL_S": "10"}
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str,
-               interval_s: float = 0.5) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what` otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 class GatewayProcess:
@@ -51,25 +37,20 @@ class GatewayProcess:
     def __init__(self, tmp_path: Path, extra_args: list[str]) -> None:
         self.port = free_port()
         self.base_url = f"https://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / "simulator.log"
-        self.command = [sys.executable, "-m", "ibkr_gateway_sim", "--port", str(self.port),
-                        "--logged-in", *extra_args]
-        self.process: subprocess.Popen | None = None
+        self.simulator = ManagedProcess(
+            [sys.executable, "-m", "ibkr_gateway_sim", "--port", str(self.port), "--logged-in",
+             *extra_args],
+            log_path=tmp_path / "simulator.log", ready_url=f"{self.base_url}/sim/state",
+            verify=False, name="ibkr_gateway_sim")
         self.control = SimulatorControl(self.base_url)
 
     def start(self) -> None:
         """Start it and wait until it answers."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the process's life)
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        log.close()
-        wait_for_http(f"{self.base_url}/sim/state", 30, self.process, verify=False)
+        self.simulator.start()
 
     def stop(self) -> None:
         """Stop it (SIGTERM to its process group)."""
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+        self.simulator.stop()
 
 
 @pytest.fixture

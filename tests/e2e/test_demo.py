@@ -13,8 +13,8 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.conftest import wait_until
 from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

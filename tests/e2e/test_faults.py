@@ -8,7 +8,8 @@ import sqlite3
 
 import requests
 
-from tests.e2e.conftest import E2E_EMAIL, wait_until
+from tests.e2e.conftest import E2E_EMAIL
+from tests.support.waiting import wait_until
 
 ONE_ACCOUNT = [{
     "account_id": "U1", "base_currency": "USD", "cash": {"USD": 500},
@@ -28,8 +29,8 @@ def wait_for_gateway_state(veracity, connector, state):
     def reported():
         gateway = the_connector(veracity).get("gateway") or {}
         return gateway.get("state") == state
-    wait_until(reported, 45, f"the heartbeat to report gateway state {state!r}\n"
-               f"{connector.output()}")
+    wait_until(reported, 45, lambda: f"the heartbeat to report gateway state {state!r}\n"
+                                     f"{connector.output()}")
 
 
 def test_gateway_trouble_is_reported_in_the_heartbeat_and_survived(
@@ -90,12 +91,13 @@ def test_snapshots_taken_while_veracity_is_down_all_arrive_once(
         veracity.stop()
         # Several snapshot intervals (10 s each) without Veracity.
         wait_until(lambda: (connector.status()["pending_snapshots"] or 0) >= 3, 90,
-                   "three snapshots waiting in the outbox")
+                   "three snapshots waiting in the outbox", interval_s=0.5)
         assert connector.status()["state"] == "veracity_unreachable"
         veracity.start()  # same port, same database
         wait_until(lambda: connector.status()["pending_snapshots"] == 0, 60,
-                   "the outbox to drain")
-        wait_until(lambda: connector.status()["state"] == "syncing", 30, "syncing again")
+                   "the outbox to drain", interval_s=0.5)
+        wait_until(lambda: connector.status()["state"] == "syncing", 30, "syncing again",
+                   interval_s=0.5)
     queued = re.findall(r"snapshot ([0-9a-f-]{36}) queued", connector.log_file.read_text())
     stored = stored_snapshot_ids(veracity)
     assert len(queued) >= 4
@@ -108,13 +110,14 @@ def test_revoked_key_stops_sending_deletes_the_key_and_needs_a_token(
     gateway_process.control.set_accounts(ONE_ACCOUNT)
     assert connector("pair", veracity.issue_token(E2E_EMAIL)).returncode == 0
     with connector.start_run() as run:
-        wait_until(lambda: connector.status()["state"] == "syncing", 60, "syncing")
+        wait_until(lambda: connector.status()["state"] == "syncing", 60, "syncing",
+                   interval_s=0.5)
         connector_id = the_connector(veracity)["id"]
         session = veracity.login(E2E_EMAIL)
         session.post(veracity.url(f"/api/v1/profile/ibkr/connectors/{connector_id}/revoke"),
                      timeout=10).raise_for_status()
         status = wait_until(lambda: (s := connector.status())["state"] == "needs_token" and s,
-                            30, "needs_token after the revocation")
+                            30, "needs_token after the revocation", interval_s=0.5)
         assert "no longer accepts" in status["message"]
         assert not connector.key_file.exists()
         last_seen = the_connector(veracity)["last_seen_at"]

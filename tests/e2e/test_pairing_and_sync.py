@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.e2e.conftest import E2E_EMAIL, wait_until
+from tests.e2e.conftest import E2E_EMAIL
 from tests.e2e.expectations import expected_accounts, reported_accounts
+from tests.support.waiting import wait_until
 
 
 def portfolio(veracity):

@@ -8,20 +8,18 @@ fsync off: test data need not survive a power cut) in a folder the `postgres` us
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
-from tests.support.processes import free_port
+from tests.support.processes import ManagedProcess, free_port
 from tests.support.system import missing_system_part
 
 POSTGRES_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
@@ -54,13 +52,22 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", SUPERUSER, "--", *command] if os.geteuid() == 0 else command
 
 
+def _dsn(port: int, database: str) -> str:
+    return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname={database}"
+
+
+def _accepts_connections(port: int) -> bool:
+    with psycopg.connect(_dsn(port, "postgres"), connect_timeout=2):
+        return True
+
+
 class PostgresCluster:
     """One running PostgreSQL server on 127.0.0.1:<port>."""
 
-    def __init__(self, data_dir: Path, port: int, process: subprocess.Popen) -> None:
+    def __init__(self, data_dir: Path, port: int, server: ManagedProcess) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.process = process
+        self.server = server
         self._names = itertools.count(1)
         self._templates: dict[str, str] = {}
 
@@ -86,34 +93,25 @@ class PostgresCluster:
             raise RuntimeError("initdb failed:\n" + initdb.stdout.decode(errors="replace")
                                + initdb.stderr.decode(errors="replace"))
         port = free_port()
-        log_file = open(base_dir / "postgres.log", "ab")  # noqa: SIM115 — closed in stop()
-        process = subprocess.Popen(
+        server = ManagedProcess(
             _as_postgres([str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
                           "-h", "127.0.0.1", "-k", str(base_dir), "-F",
                           "-c", "max_connections=300", "-c", "synchronous_commit=off",
                           "-c", "full_page_writes=off"]),
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, cwd=base_dir)
-        log_file.close()
-        cluster = cls(data_dir, port, process)
-        cluster._wait_until_ready(base_dir / "postgres.log")
-        return cluster
-
-    def _wait_until_ready(self, log_path: Path) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("postgres exited:\n" + log_path.read_text(errors="replace"))
-            try:
-                with psycopg.connect(self.dsn("postgres"), connect_timeout=2):
-                    return
-            except psycopg.OperationalError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("postgres did not accept connections:\n" + log_path.read_text())
+            cwd=base_dir, log_path=base_dir / "postgres.log",
+            ready_check=lambda: _accepts_connections(port),
+            ready_retry_on=(psycopg.OperationalError,), ready_timeout_s=START_TIMEOUT_S,
+            stop_signal=signal.SIGINT, name="postgres")  # SIGINT: fast shutdown
+        try:
+            server.start()
+        except RuntimeError:
+            shutil.rmtree(base_dir, ignore_errors=True)
+            raise
+        return cls(data_dir, port, server)
 
     def dsn(self, database: str) -> str:
         """A libpq connection string for `database`."""
-        return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={database}"
+        return _dsn(self.port, database)
 
     def url(self, database: str) -> str:
         """A SQLAlchemy URL (psycopg 3) for `database`."""
@@ -140,14 +138,6 @@ class PostgresCluster:
         return self._templates[key]
 
     def stop(self) -> None:
-        """Fast shutdown (SIGINT: disconnect clients), then remove the data folder."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        """Fast shutdown (disconnect clients), then remove the data folder."""
+        self.server.stop(timeout_s=15)
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)

@@ -32,7 +32,6 @@ refused; pass `env={"VERACITY_EXCHANGE_RATE_LIMIT": "3 per minute"}` to test the
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.postgres import PostgresCluster
-from tests.support.processes import free_port, stop_process, wait_for_http
+from tests.support.processes import ManagedProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-the-settings-check"
@@ -243,7 +242,7 @@ class LiveServer:
     env: dict[str, str]
     log_path: Path
     workers: int = 2
-    process: subprocess.Popen | None = field(default=None, repr=False)
+    gunicorn: ManagedProcess | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -256,27 +255,24 @@ class LiveServer:
 
     def start(self) -> None:
         """Start gunicorn (production config) and wait until /readyz answers."""
-        if self.process is not None and self.process.poll() is None:
-            return
-        env = {**os.environ, **self.env, "VERACITY_BIND": f"127.0.0.1:{self.port}",
-               "WEB_CONCURRENCY": str(self.workers), "DATABASE_URL": self.database_url}
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen(
+        if self.gunicorn is None:
+            self.gunicorn = ManagedProcess(
                 [sys.executable, "-m", "gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py")],
-                env=env, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        try:
-            wait_for_http(self.url("/readyz"), 30, self.process)
-        except (TimeoutError, RuntimeError) as error:
-            self.stop()
-            output = self.log_path.read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"{error}\n--- gunicorn output ---\n{output}") from error
+                env={**self.env, "VERACITY_BIND": f"127.0.0.1:{self.port}",
+                     "WEB_CONCURRENCY": str(self.workers), "DATABASE_URL": self.database_url},
+                cwd=REPO_ROOT, log_path=self.log_path, ready_url=self.url("/readyz"),
+                name="gunicorn")
+        self.gunicorn.start()
 
     def stop(self) -> None:
         """Stop gunicorn (all workers)."""
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
+        if self.gunicorn is not None:
+            self.gunicorn.stop()
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """gunicorn's master process while it runs."""
+        return self.gunicorn.process if self.gunicorn else None
 
     def _app(self) -> Flask:
         from veracity_server.app import create_app
