@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 # an import hook, so PyInstaller and mypy find the packages as they find any other.
 PARTS := contract client server simulator release
 PART_PYPROJECTS := $(foreach part,$(PARTS),$(part)/pyproject.toml)
+PACKAGES := veracity_contract veracity_connector veracity_server ibkr_gateway_sim veracity_release
 
 # Debian packages: PostgreSQL (tests run on SQLite and PostgreSQL), Chromium for the page tests,
 # Xvfb + trayer + xdotool + ImageMagick for the tray tests, docker-compose to validate the topology.
@@ -27,6 +28,7 @@ help:
 	@echo "make demo   - run server + gateway simulator + paired connector, print where to look"
 	@echo "make test   - run the whole test suite (SQLite and PostgreSQL, browser, tray)"
 	@echo "make lint   - ruff"
+	@echo "make typecheck - mypy on the product packages (make test runs both first)"
 
 # Debian's own python3 comes without venv/ensurepip and without tkinter (the tray's dialogs).
 python-prerequisites:
@@ -49,10 +51,12 @@ system-packages:
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# The product packages, each checked as the package it is installed as.
 typecheck: venv
-	$(VENV)/bin/mypy -p veracity_contract -p veracity_connector -p veracity_server -p ibkr_gateway_sim -p veracity_release
+	$(VENV)/bin/mypy $(foreach package,$(PACKAGES),-p $(package))
 
-test: system-packages venv lint
+# Static checks first: a lint or type error fails in seconds instead of after the suite.
+test: system-packages venv lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo:

@@ -76,7 +76,7 @@ def to_position(raw: dict[str, Any]) -> dict[str, Any] | None:
         "average_cost": lenient_decimal(raw.get("avgCost"), "avgCost"),
         "unrealized_pnl": lenient_decimal(raw.get("unrealizedPnl"), "unrealizedPnl"),
         "currency": bounded_text(raw.get("currency"), CURRENCY_MAX),
-        # Not in DESIGN.md's list, but accepted by the server: the risk figures need it.
+        # An addition to the contract's first version: the risk figures need it.
         "multiplier": lenient_decimal(raw.get("multiplier"), "multiplier"),
     }
 

@@ -2,7 +2,7 @@
 
 Three things live here and nothing else (no I/O, no UI):
 
-* `ConnectorState` — the DESIGN.md state machine:
+* `ConnectorState` — the state machine (docs/architecture.md):
   ``needs_token → pairing → gateway_unreachable | gateway_unauthenticated | syncing``, plus
   ``revoked`` (the key was refused; the engine deletes it and goes back to ``needs_token``),
   ``veracity_unreachable`` and ``error`` (something the person must fix, e.g. bad settings).
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 class ConnectorState(StrEnum):
-    """Where the connector is in its life cycle (DESIGN.md "Connector behaviour")."""
+    """Where the connector is in its life cycle (docs/architecture.md, "The connector's states")."""
 
     NEEDS_TOKEN = "needs_token"  # noqa: S105 (a state name, not a secret)
     PAIRING = "pairing"

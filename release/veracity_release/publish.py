@@ -135,7 +135,7 @@ def remote_feed_assets(client: Any, layout: BucketLayout) -> list[dict[str, Any]
 
 def release_metadata(layout: BucketLayout, artifacts: ReleaseArtifacts, installer_name: str,
                      options: PublishOptions) -> dict[str, Any]:
-    """The metadata JSON the download endpoint reads (keys as in DESIGN.md "Downloads")."""
+    """The metadata JSON the download endpoint reads (keys as in docs/release.md)."""
     published_at = options.published_at or datetime.now(UTC)
     return {
         "version": artifacts.version,

@@ -13,8 +13,8 @@ from veracity_server.settings import SettingsError
 
 
 def test_importing_the_app_module_builds_nothing(tmp_path) -> None:
-    code = ("import flask, veracity_server.app; "
-            "print(sum(isinstance(value, flask.Flask) for value in vars(veracity_server.app).values()))")
+    code = ("import flask, veracity_server.app as app_module; "
+            "print(sum(isinstance(value, flask.Flask) for value in vars(app_module).values()))")
     instance = tmp_path / "instance"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, check=True,

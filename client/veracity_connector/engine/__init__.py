@@ -1,4 +1,4 @@
-"""The sync engine: the DESIGN.md state machine, with no UI.
+"""The sync engine: the connector state machine (docs/architecture.md), with no UI.
 
 One worker loop does everything that is due, one `step()` at a time, then waits until the
 next thing is due (or a command wakes it, or `stop()`): tests drive `step()` / `run_once()`

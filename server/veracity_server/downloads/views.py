@@ -1,4 +1,4 @@
-"""Public download routes for the Windows connector (DESIGN.md "Downloads").
+"""Public download routes for the Windows connector (docs/contract.md, "Downloads").
 
     GET /api/v1/downloads/ibkr-connector/windows                 metadata JSON
     GET /api/v1/downloads/ibkr-connector/windows/installer       302 to storage, or the file
@@ -162,7 +162,7 @@ def update_feed_package(name: str) -> Any:
 
 def _presigned(state: DownloadsState, obj: S3Object, download_name: str | None) -> str:
     try:
-        return state.resolver.storage.presigned_get(obj, state.settings.presign_ttl_s,
+        return state.resolver.storage.presigned_get(obj, state.settings.downloads_presign_ttl_s,
                                                     download_name)
     except StorageError as error:
         state.resolver.report_problem(f"cannot presign s3://{obj.bucket}/{obj.key}: {error}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from veracity_server.db import make_engine
 from veracity_server.models import Base
@@ -34,7 +35,7 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-def _migrate(connection: object) -> None:
+def _migrate(connection: Connection) -> None:
     # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds tables instead.
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=True)
