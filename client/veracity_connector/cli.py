@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, set up logging, run the command; returns the exit code."""
+    _tolerate_unencodable_output()
     args = build_parser().parse_args(argv)
     if args.command is None:
         return _run_tray()
@@ -132,6 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"unexpected error: {error.__class__.__name__}: {error} (details in "
              f"{folders.log_dir})")
         return ExitCode.FAILED
+
+
+def _tolerate_unencodable_output() -> None:
+    """Print '?' for a character the output's encoding lacks instead of crashing.
+
+    On Windows, output to a pipe or a file is encoded in the ANSI code page (cp1252 for most
+    Western users), which has no '→' and the like; only a console takes every character.
+    PYTHONUTF8/PYTHONIOENCODING would help a source install but not the frozen build."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
 
 
 def _run_tray() -> int:
