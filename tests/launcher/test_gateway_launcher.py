@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +9,8 @@ import psutil
 import pytest
 
 from ibkr_gateway_sim.gateway_folder import FakeGateway
-from tests.support.processes import free_port
+from tests.support.processes import free_port, port_held_by_another_program, running_process
+from tests.support.waiting import wait_until
 from veracity_connector.launcher import (
     JAVA_HINT,
     ConfFollower,
@@ -33,13 +31,14 @@ pytestmark = pytest.mark.timeout(120)
 
 def wait_for_gateway(port: int, launcher: GatewayLauncher, timeout_s: float = 30.0) -> None:
     """Until the started gateway answers on `port` (fails early if it exited)."""
-    deadline = time.monotonic() + timeout_s
-    while identify_port_occupant(port, timeout_s=2) is not PortOccupant.GATEWAY:
+    def answering() -> bool:
+        if identify_port_occupant(port, timeout_s=2) is PortOccupant.GATEWAY:
+            return True
         if not launcher.is_running():
             pytest.fail(f"the gateway exited ({launcher.exit_code()}):\n{launcher.log_tail()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no gateway on port {port}:\n{launcher.log_tail()}")
-        time.sleep(0.1)
+        return False
+
+    wait_until(answering, timeout_s, lambda: f"a gateway on port {port}:\n{launcher.log_tail()}")
 
 
 @pytest.fixture
@@ -105,10 +104,7 @@ def test_follows_a_port_change_in_conf_yaml(launcher: GatewayLauncher,
 def test_a_port_taken_by_another_program_is_resolved_by_moving_the_gateway(
         launcher: GatewayLauncher, fake_gateway_folder: FakeGateway) -> None:
     original = fake_gateway_folder.conf.read_text()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
-        squatter.bind(("127.0.0.1", fake_gateway_folder.port))
-        squatter.listen()
-
+    with port_held_by_another_program(fake_gateway_folder.port):
         with pytest.raises(PortTakenError, match=f"Port {fake_gateway_folder.port} is used "
                                                  "by another program") as caught:
             launcher.start()
@@ -130,19 +126,13 @@ def test_a_port_taken_by_another_program_is_resolved_by_moving_the_gateway(
 
 def test_a_gateway_already_listening_is_used_not_started_again(
         launcher: GatewayLauncher, fake_gateway_folder: FakeGateway, tmp_path: Path) -> None:
-    other = subprocess.Popen(["bin/run.sh", "root/conf.yaml"], cwd=fake_gateway_folder.root,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while identify_port_occupant(fake_gateway_folder.port) is not PortOccupant.GATEWAY:
-            assert other.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+    with running_process(["bin/run.sh", "root/conf.yaml"], cwd=fake_gateway_folder.root,
+                         log_path=tmp_path / "other-gateway.log",
+                         ready_check=lambda: identify_port_occupant(
+                             fake_gateway_folder.port) is PortOccupant.GATEWAY):
         result = launcher.start()
         assert result.started is False
         assert not launcher.is_running()
-    finally:
-        current_platform().stop_process_tree(other, 10)
 
 
 def test_a_missing_run_script_is_explained(fake_gateway_folder: FakeGateway,

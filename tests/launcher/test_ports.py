@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.support.processes import port_held_by_another_program
 from veracity_connector.launcher.ports import (
     PortOccupant,
     find_free_port,
@@ -49,10 +49,7 @@ def test_a_free_port_is_free() -> None:
 
 
 def test_a_raw_listener_is_another_program() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = int(listener.getsockname()[1])
+    with port_held_by_another_program() as port:
         assert not port_is_free(port)
         assert identify_port_occupant(port, timeout_s=1) is PortOccupant.OTHER
 

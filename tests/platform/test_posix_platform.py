@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.support.waiting import wait_until
 from veracity_connector.platform import autostart_command, current_platform
 from veracity_connector.platform.base import UnsupportedOnPlatform
 from veracity_connector.platform.posix import LinuxPlatform, PosixPlatform
@@ -17,27 +17,12 @@ from veracity_connector.platform.posix import LinuxPlatform, PosixPlatform
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
 
 
-def wait_for_content(path: Path, timeout_s: float = 10.0) -> str:
-    """The file's text once something has written it (the shell needs a moment to start)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.02)
-    raise TimeoutError(f"{path} stayed empty")
-
-
-def wait_until_ended(process: psutil.Process, timeout_s: float = 10.0) -> bool:
+def has_ended(process: psutil.Process) -> bool:
     """True once the process is gone (or a zombie nobody has reaped yet)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.02)
-    return False
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_xdg_autostart_writes_and_removes_a_desktop_file(tmp_path: Path) -> None:
@@ -78,12 +63,16 @@ def test_stop_process_tree_stops_children_too(tmp_path: Path) -> None:
     process = subprocess.Popen(
         ["sh", "-c", f'sleep 300 & echo $! > "{child_pid_file}"; wait'],
         **platform.background_process_options())
-    child = psutil.Process(int(wait_for_content(child_pid_file)))
+    # The shell needs a moment to start and write it.
+    child_pid = wait_until(lambda: child_pid_file.read_text().strip(), 10,
+                           f"{child_pid_file} to be written", retry_on=(FileNotFoundError,))
+    child = psutil.Process(int(child_pid))
 
     platform.stop_process_tree(process, timeout_s=5)
 
     assert process.poll() is not None
-    assert wait_until_ended(child)  # signals arrive asynchronously: give the kernel a moment
+    # Signals arrive asynchronously: give the kernel a moment.
+    wait_until(lambda: has_ended(child), 10, "the shell's child to end")
 
 
 def test_current_platform_and_autostart_command_fit_this_system() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -13,7 +12,12 @@ import pytest
 import requests
 
 from ibkr_gateway_sim.gateway_folder import make_fake_gateway, write_conf
-from tests.support.processes import free_port, running_process, stop_process
+from tests.support.processes import (
+    free_port,
+    port_held_by_another_program,
+    running_process,
+    stop_process,
+)
 
 # The readiness poll cannot know the certificate yet (it is made at start); later calls verify it.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -80,10 +84,7 @@ def test_run_sh_without_config_prints_usage(fake_gateway_folder):
 
 
 def test_taken_port_is_one_clear_line_and_a_failing_exit_code():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with port_held_by_another_program() as port:
         finished = subprocess.run([sys.executable, "-m", "ibkr_gateway_sim", "--port", str(port)],
                                   capture_output=True, text=True, timeout=30)
     assert finished.returncode != 0

@@ -149,14 +149,16 @@ class ManagedProcess:
 @contextlib.contextmanager
 def running_process(command: Sequence[str], *, env: dict[str, str] | None = None,
                     cwd: Path | None = None, log_path: Path | None = None,
-                    ready_url: str | None = None, ready_timeout_s: float = 30.0,
-                    verify: bool | str = True) -> Iterator[subprocess.Popen]:
-    """Run `command` in its own process group; wait for `ready_url`; stop it on exit.
+                    ready_url: str | None = None, verify: bool | str = True,
+                    ready_check: Callable[[], object] | None = None,
+                    ready_timeout_s: float = 30.0) -> Iterator[subprocess.Popen]:
+    """Run `command` in its own process group until ready (see `ManagedProcess`); stop it on exit.
 
     Output goes to `log_path` (so a failing test can show it) instead of a pipe that could fill.
     """
     managed = ManagedProcess(command, env=env, cwd=cwd, log_path=log_path, ready_url=ready_url,
-                             ready_timeout_s=ready_timeout_s, verify=verify)
+                             verify=verify, ready_check=ready_check,
+                             ready_timeout_s=ready_timeout_s)
     process = managed.start()
     try:
         yield process

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
@@ -21,6 +20,7 @@ import requests
 from ibkr_gateway_sim.control import SimulatorControl
 from tests.support.processes import free_port, running_process
 from tests.support.system import require_executable
+from tests.support.waiting import wait_until
 from tests.topology.compose_file import REPO_ROOT, environment, service, shell_command
 
 DEMO_EMAIL = "demo@example.com"
@@ -33,16 +33,17 @@ def _venv_path() -> str:
 
 def _wait_for_accounts(session: requests.Session, url: str, verify: str, count: int,
                        timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    portfolio: dict = {}
-    while time.monotonic() < deadline:
+    shown: dict = {}
+
+    def portfolio() -> dict | None:
         answer = session.get(url, verify=verify, timeout=10)
         if answer.status_code == 200:
-            portfolio = answer.json()
-            if len(portfolio.get("accounts", [])) == count:
-                return portfolio
-        time.sleep(1)
-    raise AssertionError(f"Veracity did not show {count} accounts in {timeout_s}s: {portfolio}")
+            shown.update(answer.json())
+        return shown if len(shown.get("accounts", [])) == count else None
+
+    return wait_until(portfolio, timeout_s,
+                      lambda: f"Veracity to show {count} accounts (it showed {shown})",
+                      interval_s=1)
 
 
 def test_compose_services_run_as_processes_pair_and_sync_over_tls(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import free_port
 from veracity_connector.tray.single_instance import (
     INFO_FILE,
     AlreadyRunning,
@@ -53,8 +54,6 @@ def test_a_caller_without_the_secret_is_ignored(tmp_path: Path) -> None:
 
 def test_no_running_instance_means_no_answer(tmp_path: Path) -> None:
     assert ask_running_instance_to_show_status(tmp_path) is False
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there
     (tmp_path / INFO_FILE).write_text(json.dumps({"port": port, "secret": "x"}))
     assert ask_running_instance_to_show_status(tmp_path) is False  # stale file after a crash
