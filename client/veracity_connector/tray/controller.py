@@ -48,18 +48,21 @@ from veracity_connector.tray.presentation import (
     Notification,
     format_sync_time,
     state_label,
-    update_notification,
 )
 from veracity_connector.tray.settings_form import SettingsForm
-from veracity_connector.updates import AvailableUpdate, UpdateChecker, UpdateCheckError
+from veracity_connector.tray.update_actions import (
+    UPDATE_CHECK_EVERY_S,
+    UPDATE_CHECK_FIRST_S,
+    UpdateActions,
+    default_update_checker,
+)
+from veracity_connector.updates import UpdateChecker
 from veracity_connector.version import connector_version
 
 logger = logging.getLogger(__name__)
 
 GATEWAY_LOG_NAME = "gateway.log"
 MOVE_PORT_ANSWER = "move"
-UPDATE_CHECK_FIRST_S = 120.0  # not at start-up: let the connector settle first
-UPDATE_CHECK_EVERY_S = 24 * 3600.0
 GATEWAY_EARLY_EXIT_S = 3.0  # IBKR's gateway takes longer than this to fail on a bad setup
 
 
@@ -76,13 +79,15 @@ class TrayController:
         self.slot = slot
         self._notify = notify
         self._on_quit = on_quit
-        self._make_update_checker = make_update_checker or (
-            lambda settings: UpdateChecker(settings.veracity_url, connector_version()))
+        make_checker = make_update_checker or default_update_checker
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tray-work")
         self._launcher: GatewayLauncher | None = None
-        self._update: AvailableUpdate | None = None
         self.stop_event = threading.Event()  # set by quit(): background loops end
         self.settings = self._load_settings()
+        self.updates = UpdateActions(
+            make_checker=lambda: make_checker(self.settings), open_url=platform.open_url,
+            background=self.background, tell=self.tell, show_dialog=self._show_dialog,
+            notify=notify)
         self.follower = ConfFollower(self._conf_path, self._apply_listen_settings)
 
     # --- state the menu shows ---------------------------------------------------------------
@@ -98,7 +103,7 @@ class TrayController:
             autostart_enabled=self.platform.autostart_supported
             and self.platform.autostart_enabled(),
             autostart_label=self.platform.autostart_label,
-            update_version=self._update.version if self._update else None)
+            update_version=self.updates.available.version if self.updates.available else None)
 
     @property
     def launcher(self) -> GatewayLauncher | None:
@@ -337,48 +342,11 @@ class TrayController:
 
     def check_for_updates(self) -> None:
         """Ask the server; say what was found."""
-        self.background(self._check_for_updates)
-
-    def _check_for_updates(self, quiet: bool = False) -> None:
-        checker = self._make_update_checker(self.settings)
-        try:
-            update = checker.check()
-        except UpdateCheckError as error:
-            if not quiet:
-                self.tell("Check for updates", str(error))
-            return
-        self._update = update
-        if update is None:
-            if not quiet:
-                self.tell("Check for updates",
-                          f"You have the latest version ({checker.current_version}).")
-            return
-        self._notify(update_notification(update.version))
-        if not quiet:
-            self._show_dialog("question", lambda root: MessageDialog(
-                root, "Update available",
-                f"Version {update.version} is available (you have {checker.current_version})."
-                + (f"\n\n{update.notes}" if update.notes else ""),
-                buttons=(("Install now", "install"), ("Later", "later")),
-                on_answer=self._update_question_answered))
-
-    def _update_question_answered(self, answer: str) -> None:
-        if answer == "install":
-            self.install_update()
+        self.updates.check_now()
 
     def install_update(self) -> None:
         """Install the update found by the last check."""
-        update = self._update
-        if update is None:
-            return
-
-        def install() -> None:
-            checker = self._make_update_checker(self.settings)
-            try:
-                self.tell("Install update", checker.apply(update, self.platform.open_url))
-            except UpdateCheckError as error:
-                self.tell("Install update", str(error))
-        self.background(install)
+        self.updates.install()
 
     def show_about(self) -> None:
         """Version, where things are kept, where to get help."""
@@ -403,17 +371,7 @@ class TrayController:
     def run_update_checks(self, first_after_s: float = UPDATE_CHECK_FIRST_S,
                           every_s: float = UPDATE_CHECK_EVERY_S) -> threading.Thread:
         """Check for updates quietly (a notification only if there is one), until quit."""
-        def loop() -> None:
-            wait = first_after_s
-            while not self.stop_event.wait(wait):
-                wait = every_s
-                try:
-                    self._check_for_updates(quiet=True)
-                except Exception:
-                    logger.exception("the background update check failed")
-        thread = threading.Thread(target=loop, name="update-checks", daemon=True)
-        thread.start()
-        return thread
+        return self.updates.run_checks(self.stop_event, first_after_s, every_s)
 
     def run_follower(self, interval_s: float = 5.0) -> threading.Thread:
         """Follow conf.yaml in a daemon thread until quit."""
