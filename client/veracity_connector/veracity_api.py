@@ -2,15 +2,20 @@
 
 Failure classes decide what happens next (ActivityWatch's lesson):
 
-* connection errors and 5xx → retried here a few times with backoff, then `VeracityUnavailable`
-  (the engine keeps snapshots in the outbox and tries again later);
+* connection errors, read timeouts and 502/503/504 → retried here a few times (urllib3's `Retry`
+  on requests' `HTTPAdapter`: backoff with jitter, `Retry-After` respected), then
+  `VeracityUnavailable` (the engine keeps snapshots in the outbox and tries again later); other
+  5xx → `VeracityUnavailable` at once;
 * 401 `invalid_key` → `KeyRevoked` (the engine deletes the key and asks for a new token);
 * 401 on exchange (`token_invalid | token_expired | token_used`) → `PairingRejected`;
 * 429 → `VeracityRateLimited` carrying `Retry-After`;
 * any other 4xx → `RequestRejected`, never retried (sending it again would fail the same way).
 
-Exchange is only retried when the request surely did not reach the server (connection refused):
-a one-time token must not be spent by a retry whose first answer was lost.
+Heartbeats and snapshots are idempotent by contract (a snapshot carries its `snapshot_id`), so
+they are retried after a lost answer too. The exchange is not: it is only retried when the
+connection was never established, so a one-time token is never spent by a retry whose first
+answer was lost. Waits between attempts end at once when the engine stops.
+Answers are read with the contract's models (`veracity_contract`).
 Keys never appear in logs or messages. Veracity must be https unless it is on loopback.
 """
 
@@ -19,18 +24,31 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from veracity_connector.gateway.transport import is_loopback_host
+from veracity_contract.connector import HeartbeatAnswer, SnapshotAnswer
+from veracity_contract.pairing import ExchangeAnswer
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_INTERVAL_S = 60
 DEFAULT_SNAPSHOT_INTERVAL_S = 120
+DEFAULT_RATE_LIMIT_WAIT_S = 60.0  # a 429 without a usable Retry-After
+RETRIED_STATUSES = frozenset({502, 503, 504})  # a proxy or server briefly away
+EXCHANGE_PATH = "/api/v1/connector/exchange"
+
+AnswerModel = TypeVar("AnswerModel", bound=BaseModel)
 
 
 class VeracityError(Exception):
@@ -92,18 +110,17 @@ class Schedule:
 
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     snapshot_interval_s: float = DEFAULT_SNAPSHOT_INTERVAL_S
-    latest_version: str | None = None
 
     @classmethod
-    def from_answer(cls, body: dict[str, Any], previous: Schedule | None = None) -> Schedule:
+    def from_answer(cls, answer: HeartbeatAnswer | ExchangeAnswer,
+                    previous: Schedule | None = None) -> Schedule:
         """Read the intervals from a server answer, keeping sane values only."""
         base = previous or cls()
         return cls(
-            heartbeat_interval_s=_positive(body.get("heartbeat_interval_s"),
+            heartbeat_interval_s=_positive(answer.heartbeat_interval_s,
                                            base.heartbeat_interval_s),
-            snapshot_interval_s=_positive(body.get("snapshot_interval_s"),
+            snapshot_interval_s=_positive(answer.snapshot_interval_s,
                                           base.snapshot_interval_s),
-            latest_version=body.get("latest_version") or base.latest_version,
         )
 
 
@@ -119,6 +136,55 @@ class Pairing:
         return f"Pairing(connector_id={self.connector_id!r}, connector_key='***')"
 
 
+class RetryWaitEnded(Exception):
+    """A wait between attempts ended without a retry (stop(), or a longer wait than allowed).
+
+    Not an OSError or urllib3 error, so urllib3 and requests let it through unchanged.
+    """
+
+
+class QuickRetry(Retry):
+    """urllib3's `Retry` with waits that `stop()` interrupts and that count the attempts.
+
+    Only `status_forcelist` is retried: a 429 goes back to the engine at once, which waits as
+    long as Veracity asks without holding a request open.
+    """
+
+    stop_event: threading.Event | None = None
+    on_retry: Callable[[], None] | None = None
+    max_wait_s: float = 30.0
+
+    def new(self, **kw: Any) -> Self:
+        """A copy with `kw` changed (urllib3 makes one per attempt); keeps our hooks."""
+        retry = super().new(**kw)
+        retry.stop_event, retry.on_retry = self.stop_event, self.on_retry
+        retry.max_wait_s = self.max_wait_s
+        return retry
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        """Retry the listed statuses only (not every status that carries Retry-After)."""
+        return super().is_retry(method, status_code, has_retry_after) and (
+            status_code in (self.status_forcelist or ()))
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """Wait as Veracity's Retry-After says, else the backoff; end early on stop()."""
+        wait = None
+        if response is not None and self.respect_retry_after_header:
+            try:
+                wait = self.get_retry_after(response)
+            except InvalidHeader:
+                wait = None
+        if not wait:
+            wait = self.get_backoff_time()
+        if wait > self.max_wait_s:
+            raise RetryWaitEnded(f"Veracity asks to try again in {wait:.0f} s")
+        logger.info("retrying the Veracity request in %.1f s", wait)
+        if self.stop_event is not None and self.stop_event.wait(wait):
+            raise RetryWaitEnded("stopped while waiting to retry")
+        if self.on_retry is not None:
+            self.on_retry()
+
+
 class VeracityClient:
     """Talks to one Veracity server with retries, timeouts and clear failure classes."""
 
@@ -129,11 +195,30 @@ class VeracityClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.request_count = 0
+        self.request_count = 0  # attempts actually made, retries included
         self._stop_event = stop_event or threading.Event()
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
         self._session.headers["Accept"] = "application/json"
+        # requests picks the adapter with the longest matching prefix: the exchange gets its own.
+        self._session.mount(self.base_url + "/", HTTPAdapter(max_retries=self._retry(
+            read=retries, status=retries, allowed_methods=frozenset({"POST"}),
+            status_forcelist=RETRIED_STATUSES)))
+        self._session.mount(self.base_url + EXCHANGE_PATH, HTTPAdapter(max_retries=self._retry(
+            read=False, status=0, status_forcelist=frozenset())))
+
+    def _retry(self, **policy: Any) -> QuickRetry:
+        # Connection errors are retried for every call: the request was never sent. Anything
+        # else that may have reached the server ("other") is not.
+        retry = QuickRetry(total=self.retries, connect=self.retries, other=0,
+                           backoff_factor=self.backoff_s, backoff_jitter=self.backoff_s,
+                           raise_on_status=False, respect_retry_after_header=True, **policy)
+        retry.stop_event = self._stop_event
+        retry.on_retry = self._count_request
+        return retry
+
+    def _count_request(self) -> None:
+        self.request_count += 1
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -141,61 +226,47 @@ class VeracityClient:
 
     def exchange(self, token: str, device: dict[str, Any]) -> Pairing:
         """Trade a one-time token for a connector key (never retried once sent)."""
-        body = self._post("/api/v1/connector/exchange", {"token": token, "device": device},
-                          key=None, idempotent=False)
-        try:
-            return Pairing(str(body["connector_id"]), str(body["connector_key"]),
-                           Schedule.from_answer(body))
-        except (KeyError, TypeError):
-            raise VeracityUnavailable("Veracity's pairing answer is incomplete") from None
+        answer = _read(ExchangeAnswer, self._post(
+            EXCHANGE_PATH, {"token": token, "device": device}, key=None), "pairing")
+        return Pairing(answer.connector_id, answer.connector_key, Schedule.from_answer(answer))
 
     def heartbeat(self, key: str, body: dict[str, Any]) -> Schedule:
         """Send a heartbeat; returns the schedule the server asks for."""
-        return Schedule.from_answer(self._post("/api/v1/connector/heartbeat", body, key=key))
+        answer = _read(HeartbeatAnswer, self._post("/api/v1/connector/heartbeat", body, key=key),
+                       "heartbeat")
+        return Schedule.from_answer(answer)
 
     def send_snapshot(self, key: str, payload: dict[str, Any] | str) -> bool:
         """Send a snapshot (dict or JSON text); True when the server already had it."""
-        answer = self._post("/api/v1/connector/snapshots", payload, key=key)
-        return bool(answer.get("duplicate"))
+        answer = _read(SnapshotAnswer, self._post("/api/v1/connector/snapshots", payload,
+                                                  key=key), "snapshot")
+        return answer.duplicate
 
     # --- the chokepoint -------------------------------------------------------------------
 
-    def _post(self, path: str, payload: dict[str, Any] | str, *, key: str | None,
-              idempotent: bool = True) -> dict[str, Any]:
+    def _post(self, path: str, payload: dict[str, Any] | str, *,
+              key: str | None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         data = payload if isinstance(payload, str) else json_dumps(payload)
-        url = f"{self.base_url}{path}"
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self.request_count += 1
-                response = self._session.post(url, data=data.encode("utf-8"), headers=headers,
-                                              timeout=self.timeout_s)
-            except requests.exceptions.ConnectionError as error:
-                sent = not _never_connected(error)
-                failure = VeracityUnavailable(f"cannot reach Veracity at {self.base_url}")
-                if attempt > self.retries or (sent and not idempotent):
-                    raise failure from None
-            except requests.exceptions.Timeout:
-                failure = VeracityUnavailable(
-                    f"Veracity did not answer within {self.timeout_s:g} s")
-                if attempt > self.retries or not idempotent:
-                    raise failure from None
-            else:
-                if response.status_code < 500:
-                    return _interpret(response)
-                failure = VeracityUnavailable(
-                    f"Veracity failed with HTTP {response.status_code}",
-                    status=response.status_code)
-                if attempt > self.retries or not idempotent:
-                    raise failure
-            delay = self.backoff_s * (2 ** (attempt - 1))
-            logger.info("%s; retrying in %.1f s", failure.message, delay)
-            if self._stop_event.wait(delay):
-                raise failure
+        self.request_count += 1
+        try:
+            response = self._session.post(f"{self.base_url}{path}", data=data.encode("utf-8"),
+                                          headers=headers, timeout=self.timeout_s)
+        except RetryWaitEnded as ended:
+            raise VeracityUnavailable(f"Veracity is unavailable ({ended})") from None
+        except requests.RequestException as error:
+            raise VeracityUnavailable(self._unreachable_message(error)) from None
+        return _interpret(response)
+
+    def _unreachable_message(self, error: requests.RequestException) -> str:
+        # Retries exhausted on read timeouts arrive as a ConnectionError around MaxRetryError.
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        if isinstance(error, requests.exceptions.ReadTimeout) or isinstance(
+                reason, ReadTimeoutError):
+            return f"Veracity did not answer within {self.timeout_s:g} s"
+        return f"cannot reach Veracity at {self.base_url}"
 
 
 def _interpret(response: requests.Response) -> dict[str, Any]:
@@ -204,6 +275,8 @@ def _interpret(response: requests.Response) -> dict[str, Any]:
         body = response.json()
     except ValueError:
         body = None
+    if status >= 500:
+        raise VeracityUnavailable(f"Veracity failed with HTTP {status}", status=status)
     if 200 <= status < 300:
         if not isinstance(body, dict):
             raise VeracityUnavailable(f"Veracity answered HTTP {status} without a JSON object",
@@ -218,16 +291,27 @@ def _interpret(response: requests.Response) -> dict[str, Any]:
     if status == 401:
         raise KeyRevoked(message, status=status, code=code or "invalid_key")
     if status == 429:
-        retry_after = _positive(response.headers.get("Retry-After"), 60.0)
-        raise VeracityRateLimited(message, retry_after_s=retry_after)
+        raise VeracityRateLimited(message, retry_after_s=_retry_after_s(response))
     raise RequestRejected(message, status=status, code=code)
 
 
-def _never_connected(error: requests.exceptions.ConnectionError) -> bool:
-    """True when the TCP connection was never made (so the request was surely not sent)."""
-    text = repr(error)
-    return any(marker in text for marker in (
-        "NewConnectionError", "Connection refused", "Failed to establish", "NameResolution"))
+def _retry_after_s(response: requests.Response) -> float:
+    """Retry-After in seconds (a number or an HTTP date), or a minute when absent or odd."""
+    value = response.headers.get("Retry-After")
+    try:
+        seconds = Retry().parse_retry_after(value) if value else 0.0
+    except InvalidHeader:
+        seconds = 0.0
+    return _positive(seconds, DEFAULT_RATE_LIMIT_WAIT_S)
+
+
+def _read(model: type[AnswerModel], body: dict[str, Any], what: str) -> AnswerModel:
+    """`body` read with the contract's answer model; VeracityUnavailable if it does not fit."""
+    try:
+        return model.model_validate(body)
+    except ValidationError:
+        raise VeracityUnavailable(f"Veracity's {what} answer does not follow the contract") \
+            from None
 
 
 def _positive(value: Any, default: float) -> float:

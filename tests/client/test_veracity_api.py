@@ -160,7 +160,6 @@ def test_5xx_is_retried_with_backoff_then_succeeds():
         schedule = VeracityClient(scripted.url, backoff_s=0.01).heartbeat("k", heartbeat_body())
     assert len(scripted.requests) == 3
     assert (schedule.heartbeat_interval_s, schedule.snapshot_interval_s) == (30, 90)
-    assert schedule.latest_version == "0.2.0"
 
 
 def test_5xx_on_exchange_is_not_retried_so_a_token_is_never_spent_twice():
@@ -176,4 +175,21 @@ def test_429_carries_retry_after():
             pytest.raises(VeracityRateLimited) as raised:
         VeracityClient(scripted.url).send_snapshot("k", snapshot_body())
     assert raised.value.retry_after_s == 42
+    assert len(scripted.requests) == 1
+
+
+def test_exchange_is_retried_when_the_connection_was_never_made():
+    client = VeracityClient(f"http://127.0.0.1:{free_port()}", retries=2, backoff_s=0.01)
+    with pytest.raises(VeracityUnavailable):
+        client.exchange("vct_x", DEVICE)
+    assert client.request_count == 3  # refused connections: the token was never sent
+
+
+def test_503_waits_as_retry_after_says_but_not_longer_than_a_quick_retry():
+    with ScriptedServer([(503, {"Retry-After": "1"}, ERROR), (200, {}, OK)]) as scripted:
+        VeracityClient(scripted.url, backoff_s=0.01).heartbeat("k", heartbeat_body())
+    assert len(scripted.requests) == 2
+    with ScriptedServer([(503, {"Retry-After": "3600"}, ERROR)]) as scripted, \
+            pytest.raises(VeracityUnavailable, match="3600 s"):
+        VeracityClient(scripted.url, backoff_s=0.01).heartbeat("k", heartbeat_body())
     assert len(scripted.requests) == 1
