@@ -14,12 +14,12 @@ Two sources, best first:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from packaging.version import InvalidVersion, Version
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +43,17 @@ class AvailableUpdate:
     velopack_info: Any = None  # velopack.UpdateInfo for source == "velopack"
 
 
-def version_key(version: str) -> tuple[tuple[int, ...], int]:
-    """Sortable form of '1.2.10' / 'v1.2.3-beta1': numbers compared as numbers, releases last."""
-    text = version.strip().lstrip("vV").split("+", 1)[0]  # build metadata does not count
-    release, dash, _prerelease = text.partition("-")
-    numbers = [int(part) for part in re.findall(r"\d+", release)]
-    while numbers and numbers[-1] == 0:  # 1.2 == 1.2.0
-        numbers.pop()
-    return tuple(numbers), 0 if dash else 1  # 1.0.0-rc1 < 1.0.0
-
-
 def is_newer(candidate: str, current: str) -> bool:
-    """True when `candidate` is a later version than `current`."""
-    return version_key(candidate) > version_key(current)
+    """True when `candidate` is a later release than `current` (PEP 440; '1.0.0-rc1' < '1.0.0').
+
+    Local labels (`+build`) do not count: the same release built elsewhere is not an update.
+    Raises `InvalidVersion` when either is not a version.
+    """
+    return _public(candidate) > _public(current)
+
+
+def _public(version: str) -> Version:
+    return Version(Version(version).public)  # without the local label
 
 
 def _first_line(error: BaseException) -> str:
@@ -125,7 +123,12 @@ class UpdateChecker:
         version = str(document.get("version") or "").strip()
         if not version:
             raise UpdateCheckError("Veracity's release information has no version.")
-        if not is_newer(version, self.current_version):
+        try:
+            newer = is_newer(version, self.current_version)
+        except InvalidVersion:
+            raise UpdateCheckError(f"Veracity's release information has a version that cannot "
+                                   f"be compared: {version!r}.") from None
+        if not newer:
             return None
         return AvailableUpdate(version=version, source="download",
                                notes=str(document.get("notes") or ""),
