@@ -56,7 +56,11 @@ class ConnectorState(StrEnum):
 
 
 class GatewayState(StrEnum):
-    """The IBKR gateway session as reported in the heartbeat (HTTP contract v1)."""
+    """The IBKR gateway session as reported in the heartbeat (HTTP contract v1).
+
+    The values are exactly `veracity_contract.pairing.GatewayState` (tests/client/test_state.py
+    checks it); the enum gives the connector's code names to compare against.
+    """
 
     OK = "ok"
     UNAUTHENTICATED = "unauthenticated"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import get_args
 
 from veracity_connector.state import (
     DEFAULT_MESSAGES,
@@ -11,6 +12,11 @@ from veracity_connector.state import (
     GatewayState,
     StatusHolder,
 )
+from veracity_contract.pairing import GatewayState as ContractGatewayState
+
+
+def test_gateway_states_are_the_contracts():
+    assert {state.value for state in GatewayState} == set(get_args(ContractGatewayState))
 
 
 def test_every_state_has_a_message_and_a_next_step():
