@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 from veracity_connector.cli import ExitCode
 
 KEY = "vck_" + "s" * 43
@@ -144,9 +144,7 @@ def test_run_stops_cleanly_on_sigterm_and_status_says_so(cli):
     process = subprocess.Popen([sys.executable, "-m", "veracity_connector", "run"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     status_file = cli.home / "data" / "status.json"
-    deadline = time.monotonic() + 30
-    while not status_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(status_file.exists, 30, "the running engine's status file")
     assert json.loads(cli("status", "--json").stdout)["engine_running"] is True
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from tests.support.processes import stop_process
+from tests.support.processes import running_process
 
 PASSWORD = "correct horse battery staple"
 
@@ -40,7 +40,6 @@ class Connector:
     veracity_url: str
     gateway_url: str
     log_path: Path
-    process: subprocess.Popen | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -76,15 +75,9 @@ class Connector:
     @contextlib.contextmanager
     def running(self) -> Iterator[subprocess.Popen]:
         """`ibkr-connector run` in the background for the `with` block."""
-        with open(self.log_path, "ab") as log_file:
-            self.process = subprocess.Popen([*self.command(), "run"],
-                                            env=self.env, stdout=log_file,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield self.process
-        finally:
-            stop_process(self.process)
-            self.process = None
+        with running_process([*self.command(), "run"], env=self.env,
+                             log_path=self.log_path) as process:
+            yield process
 
     def log_tail(self) -> str:
         """The end of the running connector's output, for failure messages."""

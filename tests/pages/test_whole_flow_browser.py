@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from playwright.sync_api import expect
 
 from tests.pages.conftest import SLOW_EXPECT_MS
 from tests.pages.helpers import PASSWORD, Connector, sign_in
+from tests.support.waiting import wait_until
 
 STOP_TYPES = {"stop", "stop limit", "trailing_stop", "trailing_stop_limit", "stp", "stop_limit",
               "trail", "traillmt"}
@@ -42,15 +42,14 @@ def page_number(text: str) -> Decimal:
 
 def wait_for_connector_state(connector: Connector, wanted: str, timeout_s: float = 60) -> dict:
     """Poll `ibkr-connector status --json` until it reports `wanted` (or fail with the log)."""
-    deadline = time.monotonic() + timeout_s
     status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = connector.status()
-        if status["state"] == wanted:
-            return status
-        time.sleep(0.5)
-    raise AssertionError(f"connector stayed {status.get('state')!r}, wanted {wanted!r}\n"
-                         f"{connector.log_tail()}")
+
+    def reached() -> dict[str, Any] | None:
+        status.update(connector.status())
+        return status if status["state"] == wanted else None
+
+    return wait_until(reached, timeout_s, lambda: f"the connector to be {wanted!r}, not "
+                      f"{status.get('state')!r}\n{connector.log_tail()}", interval_s=0.5)
 
 
 @pytest.mark.slow

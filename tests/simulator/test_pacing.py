@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.support.waiting import wait_until
+
 TOO_MANY = {"error": "Too Many Requests", "statusCode": 429}
 
 PER_ENDPOINT_LIMITS = [  # path, method, minimum seconds between requests
@@ -149,7 +151,7 @@ def test_burst_on_the_real_clock_gets_429_then_penalty_box_ends(gateway_sim_fact
     assert counter["accepted"] >= 10 and counter["refused_429"] >= 1
     # Wait out the (short) penalty box, which the simulator reports, and the one-second window
     # of the global limit (the burst may have gone on after an earlier penalty box ended).
-    while (remaining := sim.control.requests()["penalty_box_remaining_s"]) > 0:
-        time.sleep(remaining + 0.05)
+    wait_until(lambda: sim.control.requests()["penalty_box_remaining_s"] <= 0, 10,
+               "the penalty box to end")
     time.sleep(1.05)
     assert sim.get("/portfolio/U1234567/summary").status_code == 200

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -102,12 +102,9 @@ def test_same_seed_same_book_other_seed_other_book(gateway_sim_factory):
 def test_automatic_price_ticks_move_prices(gateway_sim_factory):
     sim = gateway_sim_factory(price_tick_interval_s=0.05)
     before = sim.control.state()["accounts"][0]["net_liquidation"]
-    # Bounded poll: the ticker thread runs every 50 ms.
-    for _ in range(100):
-        if sim.control.state()["accounts"][0]["net_liquidation"] != before:
-            break
-        time.sleep(0.05)
-    assert sim.control.state()["accounts"][0]["net_liquidation"] != before
+    # The ticker thread runs every 50 ms.
+    wait_until(lambda: sim.control.state()["accounts"][0]["net_liquidation"] != before, 5,
+               "a price tick to change the net liquidation", interval_s=0.05)
 
 
 def test_unknown_account_is_a_gateway_error(sim):
