@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from veracity_release.errors import ReleaseError
+from veracity_release.signing import load_signing_settings, sign_file
 from veracity_release.versioning import REPO_ROOT, installed_version, project_version
 
 SPEC_PATH = REPO_ROOT / "installer" / "windows" / "ibkr-connector.spec"
@@ -54,6 +55,14 @@ def build_connector(dist_dir: Path, work_dir: Path, report: Callable[[str], None
     app_dir = dist_dir / APP_FOLDER_NAME
     report("[3/3] smoke test: the built CLI answers --version")
     check_built_version(app_dir / executable_name(CLI_EXE_NAME), version)
+    signing = load_signing_settings()
+    if sys.platform == "win32" and signing.configured:
+        report("      sign the executables (Authenticode)")
+        for stem in (TRAY_EXE_NAME, CLI_EXE_NAME):
+            sign_file(app_dir / executable_name(stem), signing, report)
+    elif sys.platform == "win32":
+        report("      not signed: no certificate configured (VERACITY_SIGN_PFX_FILE); "
+               "`publish` will refuse an unsigned installer")
     return app_dir
 
 

@@ -2,6 +2,8 @@
 
     veracity-release build      PyInstaller onedir build (+ --version smoke test)
     veracity-release package    Velopack installer + update feed (vpk pack)
+    veracity-release sign       Authenticode-sign executables/installers (certificate from env)
+    veracity-release verify     check Authenticode signatures
     veracity-release hash       SHA-256 of files, sha256sum format
     veracity-release publish    upload + verify + write metadata (refuses to overwrite)
     veracity-release env        IBKR_CONNECTOR_WINDOWS_* lines for env-configured servers
@@ -24,6 +26,7 @@ from veracity_release.layout import DEFAULT_PREFIX, BucketLayout
 from veracity_release.package import PackageOptions, package_release
 from veracity_release.publish import PublishOptions, publish_release
 from veracity_release.s3 import make_s3_client
+from veracity_release.signing import load_signing_settings, sign_file, verify_file
 from veracity_release.versioning import REPO_ROOT, project_version
 
 DEFAULT_DIST = REPO_ROOT / "dist"
@@ -54,6 +57,27 @@ def command_package(arguments: argparse.Namespace) -> None:
     report(f"packaged into {package_release(options, report)}")
 
 
+def command_sign(arguments: argparse.Namespace) -> None:
+    """Sign PE files in place with the configured certificate."""
+    settings = load_signing_settings()
+    for path in arguments.files:
+        sign_file(path, settings, report)
+        report(f"signed {path}")
+
+
+def command_verify(arguments: argparse.Namespace) -> None:
+    """Verify the Authenticode signature of PE files."""
+    for path in arguments.files:
+        verify_file(path, arguments.ca_file)
+        report(f"verified {path}")
+
+
+def warn(text: str) -> None:
+    """A warning the maintainer must not miss, on stderr."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 def command_hash(arguments: argparse.Namespace) -> None:
     """Print SHA-256 checksums."""
     for path in arguments.files:
@@ -72,9 +96,9 @@ def command_publish(arguments: argparse.Namespace) -> None:
         releases_dir=arguments.releases_dir, version=arguments.version or project_version(),
         layout=BucketLayout(arguments.bucket, arguments.prefix), notes=notes,
         release_notes_url=arguments.release_notes_url, force=arguments.force,
-        dry_run=arguments.dry_run,
+        dry_run=arguments.dry_run, allow_unsigned=arguments.allow_unsigned,
     )
-    publish_release(_client(arguments), options, report)
+    publish_release(_client(arguments), options, report, warn)
 
 
 def command_env(arguments: argparse.Namespace) -> None:
@@ -116,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the Windows onedir build")
     package.add_argument("--output", type=Path, default=DEFAULT_RELEASES_DIR,
                          help="vpk output folder")
-    package.add_argument("--version", default=None, help="default: pyproject.toml's version")
+    package.add_argument("--version", default=None, help="default: client/pyproject.toml's version")
     package.add_argument("--sign-params", default=None,
                          help="passed to vpk --signParams (signtool arguments)")
     package.add_argument("--azure-trusted-sign-file", type=Path, default=None,
@@ -128,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="use `vpk [win] pack` (default when not on Windows)")
     package.set_defaults(handler=command_package)
 
+    sign = commands.add_parser("sign", help="Authenticode-sign files in place "
+                               "(VERACITY_SIGN_PFX_FILE + password from the environment)")
+    sign.add_argument("files", nargs="+", type=Path)
+    sign.set_defaults(handler=command_sign)
+
+    verify = commands.add_parser("verify", help="verify Authenticode signatures")
+    verify.add_argument("files", nargs="+", type=Path)
+    verify.add_argument("--ca-file", type=Path, default=None,
+                        help="trust this CA (PEM) too, e.g. a test certificate")
+    verify.set_defaults(handler=command_verify)
+
     hashing = commands.add_parser("hash", help="SHA-256 of files (sha256sum format)")
     hashing.add_argument("files", nargs="+", type=Path)
     hashing.set_defaults(handler=command_hash)
@@ -136,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bucket_options(publish)
     publish.add_argument("--releases-dir", type=Path, default=DEFAULT_RELEASES_DIR,
                          help="vpk output folder")
-    publish.add_argument("--version", default=None, help="default: pyproject.toml's version")
+    publish.add_argument("--version", default=None, help="default: client/pyproject.toml's version")
     notes = publish.add_mutually_exclusive_group()
     notes.add_argument("--notes", default=None, help="short release notes shown to users")
     notes.add_argument("--notes-file", type=Path, default=None, help="read the notes from a file")
@@ -145,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="overwrite a version that is already published")
     publish.add_argument("--dry-run", action="store_true",
                          help="print every action, change nothing")
+    publish.add_argument("--allow-unsigned", action="store_true",
+                         help="publish an installer without an Authenticode signature "
+                              "(test releases only; printed loudly)")
     publish.set_defaults(handler=command_publish)
 
     env = commands.add_parser("env", help="print IBKR_CONNECTOR_WINDOWS_* lines")

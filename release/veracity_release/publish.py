@@ -31,6 +31,7 @@ from veracity_release.s3 import (
     read_object_text,
     sha256_of_object,
 )
+from veracity_release.signing import has_authenticode_signature
 from veracity_release.versioning import checked_version
 
 INSTALLER_CONTENT_TYPE = "application/vnd.microsoft.portable-executable"
@@ -48,6 +49,8 @@ class PublishOptions:
     force: bool = False
     dry_run: bool = False
     published_at: datetime | None = None
+    # Windows warns users away from an unsigned installer: publishing one is a loud exception.
+    allow_unsigned: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,14 @@ class Upload:
     extra_args: dict[str, Any] = field(default_factory=dict)
 
 
-def publish_release(client: Any, options: PublishOptions,
-                    report: Callable[[str], None]) -> dict[str, Any]:
+def publish_release(client: Any, options: PublishOptions, report: Callable[[str], None],
+                    warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Publish the release in `options.releases_dir`; return the metadata JSON written."""
     layout, version = options.layout, checked_version(options.version)
+    warn = warn or report
     report(f"[1/5] collect the artifacts of {version} in {options.releases_dir}")
     artifacts = find_release_artifacts(options.releases_dir, version)
+    check_installer_signature(artifacts.installer.path, options.allow_unsigned, warn)
     report(f"[2/5] check bucket {layout.bucket!r}")
     check_bucket(client, layout.bucket)
     installer_name = installer_filename(artifacts)
@@ -95,6 +100,21 @@ def publish_release(client: Any, options: PublishOptions,
         report(f"[5/5] published {version}; metadata at {layout.uri(layout.meta_key)}:")
     report(json.dumps(metadata, indent=2))
     return metadata
+
+
+def check_installer_signature(installer: Path, allow_unsigned: bool,
+                              warn: Callable[[str], None]) -> None:
+    """Refuse an installer without an Authenticode signature, unless explicitly allowed."""
+    if has_authenticode_signature(installer):
+        return
+    if not allow_unsigned:
+        raise ReleaseError(
+            f"{installer.name} is not signed (no Authenticode signature): Windows would warn "
+            "every user away from it. Sign it (`veracity-release sign`, docs/release.md "
+            "'Signing') or pass --allow-unsigned for a test release; nothing was changed.")
+    banner = "!" * 78
+    warn(f"{banner}\n!! PUBLISHING AN UNSIGNED INSTALLER (--allow-unsigned): {installer.name}\n"
+         f"!! Windows SmartScreen will warn users that the publisher is unknown.\n{banner}")
 
 
 def installer_filename(artifacts: ReleaseArtifacts) -> str:

@@ -30,7 +30,8 @@ def test_env_prints_the_variables_of_the_published_release(tmp_path, s3_client, 
                                                             capsys):
     release = make_fake_release(tmp_path / "Releases", "1.4.0")
     assert main(["publish", "--bucket", s3_bucket, "--releases-dir", str(release.folder),
-                 "--version", "1.4.0", "--notes", "Fixes: 'quotes' & spaces"]) == 0
+                 "--version", "1.4.0", "--allow-unsigned",
+                 "--notes", "Fixes: 'quotes' & spaces"]) == 0
     capsys.readouterr()
 
     assert main(["env", "--bucket", s3_bucket]) == 0
@@ -58,7 +59,7 @@ def test_env_presigned_puts_an_expiring_url_in_the_variable(tmp_path, s3_client,
                                                            capsys):
     release = make_fake_release(tmp_path / "Releases", "1.4.0")
     assert main(["publish", "--bucket", s3_bucket, "--releases-dir", str(release.folder),
-                 "--version", "1.4.0"]) == 0
+                 "--version", "1.4.0", "--allow-unsigned"]) == 0
     capsys.readouterr()
 
     assert main(["env", "--bucket", s3_bucket, "--presigned", "--expires-in", "600"]) == 0

@@ -47,8 +47,20 @@ def test_vpk_version_matches_the_pinned_velopack_library():
 def test_every_release_command_in_the_workflow_parses():
     text = WORKFLOW.read_text(encoding="utf-8")
     subcommands = re.findall(r'\$arguments = @\("(\w+)"', text)
-    options = set(re.findall(r'"(--[a-z-]+)"', text))
+    # Options given to veracity-release (the installer's own `--silent` is Velopack's).
+    release_lines = "\n".join(line for line in text.splitlines() if "$arguments" in line)
+    options = set(re.findall(r'"(--[a-z-]+)"', release_lines))
     known = set().union(*command_options().values())
 
     assert set(subcommands) == {"package", "publish"}
     assert options <= known, options - known
+    direct = set(re.findall(r"veracity-release (\w+)", text))
+    assert direct <= set(command_options()), direct - set(command_options())
+    assert {"build", "sign", "verify", "hash"} <= direct
+
+
+def test_the_windows_job_installs_the_package_and_runs_the_installed_connector():
+    text = WORKFLOW.read_text(encoding="utf-8")
+    install = text[text.index("install silently and run the installed connector"):]
+    assert '"--silent"' in install
+    assert "--version" in install and " doctor" in install
