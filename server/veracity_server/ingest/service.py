@@ -117,14 +117,3 @@ def _already_stored(database: Database, connection: Any, user_id: int,
         cursor.close()
     connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
     return found
-
-
-def latest_version_hint(provider: Any, fallback: str | None) -> str | None:
-    """The newest connector version from a provider callable (downloads), else the setting."""
-    if provider is None:
-        return fallback
-    try:
-        version = provider()
-    except Exception:  # a broken version source must not fail heartbeats
-        return fallback
-    return str(version) if version else fallback

@@ -2,14 +2,17 @@
 
 Heartbeats and snapshots are most of the server's traffic. Building SQLAlchemy statements and
 going through the ORM cost several times more than the database work itself (measured with
-benchmarks/ingest.py), so these few statements are plain SQL text run on the DB-API cursor of
-a SQLAlchemy-managed connection and transaction. The tables and columns are those of
-server/veracity_server/models.py; tests read what this writes back through the ORM, field by field.
+benchmarks/ingest.py), so these few statements are plain SQL text, run by
+veracity_server/ingest/service.py on a pooled DB-API connection from SQLAlchemy's engine
+(`Database.raw_connection`), in transactions that `Database.write_transaction` commits. The
+tables and columns are those of veracity_server/models.py; tests read what this writes back
+through the ORM, field by field.
 
-Values are stored the way server.columns stores them: on SQLite, times as naive UTC text in
-SQLAlchemy's format and decimals as exact plain text (server.columns.exact_text, which the
-sqlite3 adapter registered by server.db also uses); on PostgreSQL, Decimal and aware datetimes
-as they are.
+Values are converted here, once, the way the ORM's column types store them: on SQLite, times
+as naive UTC text in SQLAlchemy's format and decimals as exact plain text
+(`veracity_server.columns.exact_text`, as `ExactDecimal` writes them; no process-wide sqlite3
+adapter is registered); on PostgreSQL, Decimal and aware datetimes as they are. Rows of
+positions and stop orders go in bulk: COPY on PostgreSQL, multi-row INSERTs on SQLite.
 """
 
 from __future__ import annotations
@@ -108,8 +111,8 @@ class _BulkInsert:
         Values come straight from each model's __dict__ through one C-level itemgetter: this
         runs for every position of every snapshot. PostgreSQL gets one tuple per row (for COPY,
         decimals stay Decimal); SQLite one flat list with decimals as exact text, as
-        server.columns.ExactDecimal writes them, but converted here, outside the write lock, in
-        one pass instead of one adapter call per number inside the INSERT.
+        veracity_server.columns.ExactDecimal writes them, but converted here, outside the write
+        lock, in one pass instead of one conversion call per number inside the INSERT.
         """
         values_of = self._values_of
         if not self.is_sqlite:

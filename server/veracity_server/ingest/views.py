@@ -1,13 +1,13 @@
 """Connector endpoints: heartbeat and snapshots. Parse, validate, one call, a short answer.
 
-`latest_version` in the heartbeat answer comes from a callable the downloads part may put in
-`app.extensions["veracity_latest_connector_version"]` (returning a version string or None), else
-from `VERACITY_LATEST_CONNECTOR_VERSION`.
+`latest_version` in the heartbeat answer is `VERACITY_LATEST_CONNECTOR_VERSION` (or null): part
+of contract v1 for other clients; the connector itself learns of updates from the download
+endpoints (Velopack feed or metadata), not from the heartbeat.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from veracity_contract.connector import (
@@ -25,7 +25,6 @@ from veracity_server.requests_json import parse_body
 from veracity_server.settings import current_settings
 
 blueprint = Blueprint("ingest", __name__)
-LATEST_VERSION_PROVIDER_KEY = "veracity_latest_connector_version"
 
 
 @blueprint.post("/api/v1/connector/heartbeat")
@@ -48,9 +47,7 @@ def heartbeat() -> ResponseReturnValue:
         server_time=iso_utc(now),
         heartbeat_interval_s=settings.heartbeat_interval_s,
         snapshot_interval_s=settings.snapshot_interval_s,
-        latest_version=service.latest_version_hint(
-            current_app.extensions.get(LATEST_VERSION_PROVIDER_KEY),
-            settings.latest_connector_version),
+        latest_version=settings.latest_connector_version,
     )
 
 
