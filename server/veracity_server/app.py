@@ -3,7 +3,7 @@
 Blueprints are registered from the one `BLUEPRINTS` list below (add one line to hook a new part
 in). `test_config` may hold environment-style settings (`DATABASE_URL`, `VERACITY_*`, see
 veracity_server/settings.py), which override the process environment, and Flask config keys
-(`TESTING`).
+(`TESTING`). Settings are validated once, here; a bad one stops the start naming its variable.
 """
 
 from __future__ import annotations

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from collections.abc import Sequence
 
-from veracity_server.settings import SettingsError
+from veracity_server.settings import SETTINGS_KEY, Settings, SettingsError
 
 PASSWORD_ENV = "VERACITY_USER_PASSWORD"  # noqa: S105 — a variable name
 
@@ -41,11 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_password(from_stdin: bool) -> str:
+def _read_password(from_stdin: bool, settings: Settings) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
+    if settings.user_password:  # VERACITY_USER_PASSWORD or its _FILE, read with the settings
+        return settings.user_password
     if not sys.stdin.isatty():
         raise SystemExit(f"error: no password: use --password-stdin, set {PASSWORD_ENV}, "
                          "or run in a terminal to be asked")
@@ -77,7 +76,7 @@ def run(arguments: argparse.Namespace) -> int:
         return 0
     with database(app).sessions() as session:
         if arguments.command == "create-user":
-            password = _read_password(arguments.password_stdin)
+            password = _read_password(arguments.password_stdin, app.extensions[SETTINGS_KEY])
             try:
                 user = create_user(session, arguments.email, password)
             except UserError as error:
@@ -89,7 +88,7 @@ def run(arguments: argparse.Namespace) -> int:
         if owner is None:
             print(f"error: no user with the email {arguments.email}", file=sys.stderr)
             return 1
-        settings_ttl = app.extensions["veracity_settings"].pairing_token_ttl_s
+        settings_ttl = app.extensions[SETTINGS_KEY].pairing_token_ttl_s
         ttl = arguments.ttl if arguments.ttl is not None else settings_ttl
         if ttl < 1:
             print("error: --ttl must be at least 1 second", file=sys.stderr)

@@ -1,17 +1,42 @@
-"""Server settings, parsed once and strictly at start-up from the environment.
+"""Server settings: one pydantic-settings model, parsed once and strictly by the app factory.
 
-A bad value fails fast with a `SettingsError` naming the variable. Secrets may come from a file
-named by `<NAME>_FILE` (Docker/Kubernetes secrets). Nothing here reads the environment at import
-time: `load_settings(environ, instance_path)` is called by the app factory.
+Each field's `validation_alias` is its environment variable and its `description` the docs'
+text (docs/server.md and README.md; tests/test_settings_documented.py keeps them in step). A
+bad value fails start-up with a `SettingsError` listing every problem, each naming its
+variable: "VERACITY_HEARTBEAT_INTERVAL_S: must be a whole number from 1 to 3600, got 'soon'".
+
+Secrets (fields marked `SECRET`) may instead come from a file named by `<NAME>_FILE`
+(Docker/Kubernetes secrets). Nothing here reads the environment at import time:
+`load_settings(environ, instance_path)` is called by `create_app`.
+
+The IBKR_CONNECTOR_WINDOWS_* release description (URL, version, hashes…) is read here too, as
+plain text: it is validated per request by veracity_server.downloads, where a broken release
+answers 503 `not_configured` instead of keeping the whole server down.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 ENVIRONMENTS = ("production", "development")
 COOKIE_SECURE_CHOICES = ("auto", "true", "false")
@@ -19,122 +44,259 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 — a file name
 MIN_SECRET_KEY_LENGTH = 32
+SECRET: JsonDict = {"secret": True}  # may come from <NAME>_FILE
+RELEASE: JsonDict = {"release": True}  # validated per request by the downloads
+DOWNLOADS_PREFIX = "IBKR_CONNECTOR_WINDOWS_"
+# SigV4 presigned URLs cannot live longer than seven days.
+MAX_PRESIGN_TTL_S = 7 * 24 * 3600
+SETTINGS_KEY = "veracity_settings"
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every server setting, typed; see docs/server.md for the variables."""
+# --- value parsers: each raises ValueError with the text shown after "VARIABLE: " -------------
 
-    environment: str
-    instance_path: Path
-    database_url: str
-    secret_key: str
-    pairing_token_ttl_s: int = 600
-    heartbeat_interval_s: int = 60
-    snapshot_interval_s: int = 120
-    max_content_length: int = 5 * 1024 * 1024
-    redis_url: str | None = None
-    rate_limits_enabled: bool = True
-    login_rate_limit: str = "10 per minute"
-    exchange_rate_limit: str = "10 per minute"
-    cookie_secure: str = "auto"
-    session_lifetime_s: int = 14 * 24 * 3600
-    proxy_count: int = 0
-    latest_connector_version: str | None = None
-    history_days: int = 90
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        upper = f" to {maximum}" if maximum is not None else " or more"
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number from {minimum}{upper}, "
+                             f"got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise ValueError(f"must be a whole number from {minimum}{upper}, got {number}")
+        return number
+    return parse
+
+
+def _seconds(minimum: float, maximum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = float("nan")
+        if not minimum <= number <= maximum:  # also refuses nan
+            raise ValueError(f"must be a number of seconds from {minimum:g} to {maximum:g}, "
+                             f"got {value!r}")
+        return number
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS | FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ValueError(f"must be true or false (or 1/0, yes/no, on/off), got {value!r}")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        word = str(value).strip().lower()
+        if word not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return word
+    return parse
+
+
+def _rate_limit(value: Any) -> str:
+    from limits import parse_many  # local: only needed when validating
+
+    text = str(value).strip()
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValueError(f"must look like '10 per minute', got {value!r}") from None
+    return text
+
+
+def _text(value: Any) -> str | None:
+    # BaseSettings validates defaults too: None must stay None, not become "None".
+    return None if value is None else (str(value).strip() or None)
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+def _variable(name: str, default: Any, description: str, *,
+              extra: JsonDict | None = None) -> Any:
+    """A field read from the variable `name` (one line per setting keeps the model readable)."""
+    return Field(default=default, validation_alias=name, description=description,
+                 json_schema_extra=extra, repr=extra != SECRET)  # no secret in a repr
+
+
+class Settings(BaseSettings):
+    """Every server setting, typed; build it with `load_settings` (the app factory does)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    environment: Annotated[str, BeforeValidator(_choice(ENVIRONMENTS))] = _variable(
+        "VERACITY_ENV", "production", "production (default) or development")
+    instance_path: Path = _variable(
+        "VERACITY_INSTANCE_PATH", Path("instance"),
+        "folder for the SQLite file and the development secret key")
+    database_url: str = _variable(
+        "DATABASE_URL", "", "sqlite:///path (default: in the instance folder) or "
+        "postgresql+psycopg://…", extra=SECRET)
+    secret_key: str = _variable(
+        "VERACITY_SECRET_KEY", "", "session signing secret, 32+ characters (required in "
+        "production; the same on every instance)", extra=SECRET)
+    pairing_token_ttl_s: Annotated[int, BeforeValidator(_whole(10, 86400))] = _variable(
+        "VERACITY_PAIRING_TOKEN_TTL_S", 600, "pairing token lifetime (seconds)")
+    heartbeat_interval_s: Annotated[int, BeforeValidator(_whole(1, 3600))] = _variable(
+        "VERACITY_HEARTBEAT_INTERVAL_S", 60, "heartbeat interval told to connectors (seconds)")
+    snapshot_interval_s: Annotated[int, BeforeValidator(_whole(1, 86400))] = _variable(
+        "VERACITY_SNAPSHOT_INTERVAL_S", 120, "snapshot interval told to connectors (seconds)")
+    max_content_length: Annotated[int, BeforeValidator(_whole(1024))] = _variable(
+        "VERACITY_MAX_CONTENT_LENGTH", 5 * 1024 * 1024, "largest request body (bytes)")
+    redis_url: Text = _variable(
+        "REDIS_URL", None, "shared rate-limit storage (memory per process otherwise)",
+        extra=SECRET)
+    rate_limits_enabled: Annotated[bool, BeforeValidator(_boolean)] = _variable(
+        "VERACITY_RATE_LIMITS_ENABLED", True, "login and exchange rate limits on or off")
+    login_rate_limit: Annotated[str, BeforeValidator(_rate_limit)] = _variable(
+        "VERACITY_LOGIN_RATE_LIMIT", "10 per minute", "login attempts per client address")
+    exchange_rate_limit: Annotated[str, BeforeValidator(_rate_limit)] = _variable(
+        "VERACITY_EXCHANGE_RATE_LIMIT", "10 per minute", "token exchanges per client address")
+    cookie_secure: Annotated[str, BeforeValidator(_choice(COOKIE_SECURE_CHOICES))] = _variable(
+        "VERACITY_COOKIE_SECURE", "auto", "Secure session cookie: auto, true or false")
+    session_lifetime_s: Annotated[int, BeforeValidator(_whole(60))] = _variable(
+        "VERACITY_SESSION_LIFETIME_S", 14 * 24 * 3600, "session cookie lifetime (seconds)")
+    proxy_count: Annotated[int, BeforeValidator(_whole(0, 10))] = _variable(
+        "VERACITY_PROXY_COUNT", 0, "trusted reverse proxies in front")
+    latest_connector_version: Text = _variable(
+        "VERACITY_LATEST_CONNECTOR_VERSION", None,
+        "latest_version in heartbeat answers when no release is configured")
+    history_days: Annotated[int, BeforeValidator(_whole(1, 3650))] = _variable(
+        "VERACITY_HISTORY_DAYS", 90, "portfolio-value history length (days)")
+    page_poll_interval_s: Annotated[float, BeforeValidator(_seconds(0.5, 3600))] = _variable(
+        "VERACITY_PAGE_POLL_INTERVAL_S", 10.0, "how often the Profile page refreshes (seconds)")
+    user_password: Text = _variable(
+        "VERACITY_USER_PASSWORD", None, "password for veracity-server create-user",
+        extra=SECRET)
+
+    downloads_meta_path: Text = _variable(
+        DOWNLOADS_PREFIX + "META_PATH", None,
+        "release metadata JSON, a path or s3://bucket/key (highest precedence)")
+    downloads_presign_ttl_s: Annotated[int, BeforeValidator(_whole(1, MAX_PRESIGN_TTL_S))] = \
+        _variable(DOWNLOADS_PREFIX + "PRESIGN_TTL_S", 900, "presigned URL lifetime (seconds)")
+    downloads_refresh_s: Annotated[float, BeforeValidator(_seconds(0, 86400))] = _variable(
+        DOWNLOADS_PREFIX + "REFRESH_S", 30.0, "S3 metadata and object re-check interval")
+    s3_endpoint_url: Text = _variable(
+        "AWS_ENDPOINT_URL_S3", None, "S3-compatible endpoint (MinIO, moto): path-style URLs")
+    aws_endpoint_url: Text = _variable(
+        "AWS_ENDPOINT_URL", None, "AWS endpoint for every service (also means path-style S3)")
+
+    release_url: Text = _variable(DOWNLOADS_PREFIX + "URL", None,
+                                  "installer URL (https://… or s3://bucket/key)", extra=RELEASE)
+    release_file: Text = _variable(DOWNLOADS_PREFIX + "FILE", None,
+                                   "local installer file streamed by the server", extra=RELEASE)
+    release_version: Text = _variable(DOWNLOADS_PREFIX + "VERSION", None,
+                                      "the release's version", extra=RELEASE)
+    release_published_at: Text = _variable(DOWNLOADS_PREFIX + "PUBLISHED_AT", None,
+                                           "ISO 8601 publication time", extra=RELEASE)
+    release_sha256: Text = _variable(DOWNLOADS_PREFIX + "SHA256", None,
+                                     "the installer's SHA-256", extra=RELEASE)
+    release_notes: Text = _variable(DOWNLOADS_PREFIX + "NOTES", None, "release notes",
+                                    extra=RELEASE)
+    release_notes_url: Text = _variable(DOWNLOADS_PREFIX + "RELEASE_NOTES_URL", None,
+                                        "release notes page", extra=RELEASE)
+    release_size: Text = _variable(DOWNLOADS_PREFIX + "SIZE", None, "installer size (bytes)",
+                                   extra=RELEASE)
+    release_filename: Text = _variable(DOWNLOADS_PREFIX + "FILENAME", None,
+                                       "download file name", extra=RELEASE)
+    release_feed: Text = _variable(DOWNLOADS_PREFIX + "FEED", None,
+                                   "Velopack update feed (s3://bucket/prefix/ or a folder)",
+                                   extra=RELEASE)
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the constructor's arguments: `load_settings` reads the given environment.
+
+        The app factory passes the process environment merged with `create_app(test_config)`
+        overrides, and `*_FILE` secrets are resolved there, so no second reading happens here.
+        """
+        return (init_settings,)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver(cls, url: str, info: ValidationInfo) -> str:
+        # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the driver named.
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                url = "postgresql+psycopg://" + url[len(prefix):]
+        if url and not url.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg:// "
+                             f"(got {url.split(':', 1)[0]}:...)")
+        return url
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: str) -> str:
+        if key and len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters long")
+        return key
 
     @property
     def is_development(self) -> bool:
         """True in the development environment (generated secret key, relaxed cookies)."""
         return self.environment == "development"
 
-
-def _text(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name)
-    if value is None or value.strip() == "":
-        return None
-    return value.strip()
+    def release_variables(self) -> dict[str, str]:
+        """The IBKR_CONNECTOR_WINDOWS_* release description that is set, by variable name."""
+        return {str(info.validation_alias): value for name, info in type(self).model_fields.items()
+                if info.json_schema_extra == RELEASE and (value := getattr(self, name))}
 
 
-def _secret(environ: Mapping[str, str], name: str) -> str | None:
-    """A secret from `name` or from the file named by `name_FILE` (not both)."""
-    direct = _text(environ, name)
-    file_name = _text(environ, f"{name}_FILE")
-    if direct and file_name:
-        raise SettingsError(f"set either {name} or {name}_FILE, not both")
-    if file_name:
-        try:
-            value = Path(file_name).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise SettingsError(
-                f"{name}_FILE: cannot read {file_name}: {error.strerror}") from error
-        if not value:
-            raise SettingsError(f"{name}_FILE: {file_name} is empty")
-        return value
-    return direct
+def _variables(secret: bool | None = None) -> list[str]:
+    return [str(info.validation_alias) for info in Settings.model_fields.values()
+            if secret is None or (info.json_schema_extra == SECRET) == secret]
 
 
-def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int,
-             maximum: int | None = None) -> int:
-    raw = _text(environ, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise SettingsError(f"{name} must be at least {minimum}{upper}, got {value}")
-    return value
+SECRET_VARIABLES = _variables(secret=True)
+# Every variable load_settings reads (create_app takes overrides of exactly these).
+ENVIRONMENT_VARIABLES = (*_variables(), *(f"{name}_FILE" for name in SECRET_VARIABLES))
 
 
-def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = _text(environ, name)
-    if raw is None:
-        return default
-    if raw.lower() in TRUE_WORDS:
-        return True
-    if raw.lower() in FALSE_WORDS:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, plus `<NAME>_FILE` secrets.
 
+    Blank values count as unset (`env_ignore_empty`): compose files write `NAME=` for "none".
+    """
 
-def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = (_text(environ, name) or default).lower()
-    if raw not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings, case_sensitive=True, env_ignore_empty=True)
 
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name: value.strip() for name, value in self._environ.items() if value.strip()}
 
-def _rate_limit(environ: Mapping[str, str], name: str, default: str) -> str:
-    raw = _text(environ, name) or default
-    from limits import parse_many  # local: only needed when validating
-
-    try:
-        parse_many(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must look like '10 per minute', got {raw!r}") from None
-    return raw
-
-
-def _database_url(environ: Mapping[str, str], instance_path: Path) -> str:
-    url = _text(environ, "DATABASE_URL")
-    if url is None:
-        return f"sqlite:///{instance_path / 'veracity.sqlite3'}"
-    # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the driver named.
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
-    if not url.startswith(("sqlite:///", "postgresql+psycopg://")):
-        raise SettingsError(
-            "DATABASE_URL must start with sqlite:/// or postgresql+psycopg:// "
-            f"(got {url.split(':', 1)[0]}:...)")
-    return url
+    def secrets_from_files(self, problems: list[str]) -> dict[str, str]:
+        """{NAME: contents} for each secret given as NAME_FILE (problems name NAME_FILE)."""
+        found: dict[str, str] = {}
+        for name in SECRET_VARIABLES:
+            file_name = self.env_vars.get(f"{name}_FILE")
+            if not file_name:
+                continue
+            if self.env_vars.get(name):
+                problems.append(f"{name}: set either {name} or {name}_FILE, not both")
+                continue
+            try:
+                value = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as error:
+                problems.append(f"{name}_FILE: cannot read {file_name}: {error.strerror}")
+                continue
+            if not value:
+                problems.append(f"{name}_FILE: {file_name} is empty")
+                continue
+            found[name] = value
+        return found
 
 
 def _development_secret_key(instance_path: Path) -> str:
@@ -157,53 +319,52 @@ def _development_secret_key(instance_path: Path) -> str:
 
 
 def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Settings:
-    """Parse every setting from `environ`; raise SettingsError naming the first bad variable."""
-    environment = _choice(environ, "VERACITY_ENV", "production", ENVIRONMENTS)
-    instance_path = Path(_text(environ, "VERACITY_INSTANCE_PATH") or default_instance_path)
-    secret_key = _secret(environ, "VERACITY_SECRET_KEY")
-    if secret_key is None:
-        if environment != "development":
-            raise SettingsError(
-                "VERACITY_SECRET_KEY (or VERACITY_SECRET_KEY_FILE) is required in production; "
-                "set VERACITY_ENV=development to have one generated in the instance folder")
-        secret_key = _development_secret_key(instance_path)
-    if len(secret_key) < MIN_SECRET_KEY_LENGTH:
-        raise SettingsError(
-            f"VERACITY_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long")
-    return Settings(
-        environment=environment,
-        instance_path=instance_path,
-        database_url=_database_url(environ, instance_path),
-        secret_key=secret_key,
-        pairing_token_ttl_s=_integer(environ, "VERACITY_PAIRING_TOKEN_TTL_S", 600, 10, 86400),
-        heartbeat_interval_s=_integer(environ, "VERACITY_HEARTBEAT_INTERVAL_S", 60, 1, 3600),
-        snapshot_interval_s=_integer(environ, "VERACITY_SNAPSHOT_INTERVAL_S", 120, 1, 86400),
-        max_content_length=_integer(environ, "VERACITY_MAX_CONTENT_LENGTH", 5 * 1024 * 1024,
-                                    1024),
-        redis_url=_text(environ, "REDIS_URL"),
-        rate_limits_enabled=_boolean(environ, "VERACITY_RATE_LIMITS_ENABLED", True),
-        login_rate_limit=_rate_limit(environ, "VERACITY_LOGIN_RATE_LIMIT", "10 per minute"),
-        exchange_rate_limit=_rate_limit(environ, "VERACITY_EXCHANGE_RATE_LIMIT",
-                                        "10 per minute"),
-        cookie_secure=_choice(environ, "VERACITY_COOKIE_SECURE", "auto", COOKIE_SECURE_CHOICES),
-        session_lifetime_s=_integer(environ, "VERACITY_SESSION_LIFETIME_S", 14 * 24 * 3600, 60),
-        proxy_count=_integer(environ, "VERACITY_PROXY_COUNT", 0, 0, 10),
-        latest_connector_version=_text(environ, "VERACITY_LATEST_CONNECTOR_VERSION"),
-        history_days=_integer(environ, "VERACITY_HISTORY_DAYS", 90, 1, 3650),
-    )
+    """Parse every setting from `environ`; SettingsError lists each problem by its variable."""
+    source = _MappingEnvSource(environ)
+    problems: list[str] = []
+    values: dict[str, Any] = {"VERACITY_INSTANCE_PATH": default_instance_path, **source(),
+                              **source.secrets_from_files(problems)}
+    settings: Settings | None = None
+    try:
+        settings = Settings(**values)
+    except ValidationError as error:
+        problems.extend(_describe(error))
+    if settings is not None and not settings.secret_key and not settings.is_development:
+        problems.append("VERACITY_SECRET_KEY: required in production (or "
+                        "VERACITY_SECRET_KEY_FILE); set VERACITY_ENV=development to have one "
+                        "generated in the instance folder")
+    if problems or settings is None:
+        raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+    return settings.model_copy(update={
+        "secret_key": settings.secret_key or _development_secret_key(settings.instance_path),
+        "database_url": settings.database_url or
+        f"sqlite:///{settings.instance_path / 'veracity.sqlite3'}"})
 
 
-# Every variable load_settings reads; docs/server.md must document each (a test checks).
-ENVIRONMENT_VARIABLES = (
-    "VERACITY_ENV", "VERACITY_INSTANCE_PATH", "DATABASE_URL", "VERACITY_SECRET_KEY",
-    "VERACITY_SECRET_KEY_FILE", "VERACITY_PAIRING_TOKEN_TTL_S", "VERACITY_HEARTBEAT_INTERVAL_S",
-    "VERACITY_SNAPSHOT_INTERVAL_S", "VERACITY_MAX_CONTENT_LENGTH", "REDIS_URL",
-    "VERACITY_RATE_LIMITS_ENABLED", "VERACITY_LOGIN_RATE_LIMIT", "VERACITY_EXCHANGE_RATE_LIMIT",
-    "VERACITY_COOKIE_SECURE", "VERACITY_SESSION_LIFETIME_S", "VERACITY_PROXY_COUNT",
-    "VERACITY_LATEST_CONNECTOR_VERSION", "VERACITY_HISTORY_DAYS",
-)
+def _describe(error: ValidationError) -> list[str]:
+    """"VARIABLE: what is wrong" for each error (the model is filled by variable name)."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        variable = str(detail["loc"][-1]) if detail["loc"] else "settings"
+        message = (str(detail["ctx"]["error"]) if detail["type"] == "value_error"
+                   else detail["msg"])
+        problems.append(f"{variable}: {message}")
+    return problems
 
-SETTINGS_KEY = "veracity_settings"
+
+def parse_variable(variable: str, raw: Any) -> Any:
+    """One variable's value parsed exactly as the model does (blank: its default)."""
+    info = next(info for info in Settings.model_fields.values()
+                if info.validation_alias == variable)
+    if raw is None or not str(raw).strip():
+        return info.default
+    field_type: Any = Annotated[info.annotation, *info.metadata]
+    adapter: TypeAdapter[Any] = TypeAdapter(field_type)
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as error:
+        message = _describe(error)[0].split(": ", 1)[-1]
+        raise SettingsError(f"{variable}: {message}") from None
 
 
 def current_settings() -> Settings:

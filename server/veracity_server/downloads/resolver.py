@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from veracity_server.downloads.metadata import (
     metadata_from_environment,
     parse_s3_uri,
 )
-from veracity_server.downloads.settings import META_PATH_VARIABLE, DownloadSettings
+from veracity_server.downloads.settings import META_PATH_VARIABLE
 from veracity_server.downloads.sources import MetaFileSource, MetaObjectSource
 from veracity_server.downloads.storage import (
     FileFingerprint,
@@ -33,6 +33,7 @@ from veracity_server.downloads.storage import (
     S3Storage,
     StorageError,
 )
+from veracity_server.settings import Settings
 
 log = logging.getLogger("veracity_server.downloads")
 
@@ -59,18 +60,19 @@ class LocalInstaller:
 class ReleaseResolver:
     """Finds, validates and describes the configured release."""
 
-    def __init__(self, settings: DownloadSettings, environment: Mapping[str, str],
-                 storage: S3Storage, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, storage: S3Storage,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings, self.storage, self._clock = settings, storage, clock
         self.hasher = FileHasher()
-        self._environment = dict(environment)
+        self._environment = settings.release_variables()
         self._meta_source: MetaFileSource | MetaObjectSource | None = None
-        if settings.meta_path and settings.meta_path.startswith("s3://"):
+        meta_path = settings.downloads_meta_path
+        if meta_path and meta_path.startswith("s3://"):
             self._meta_source = MetaObjectSource(
-                parse_s3_uri(settings.meta_path, META_PATH_VARIABLE), storage,
-                settings.refresh_s, clock)
-        elif settings.meta_path:
-            self._meta_source = MetaFileSource(Path(settings.meta_path))
+                parse_s3_uri(meta_path, META_PATH_VARIABLE), storage,
+                settings.downloads_refresh_s, clock)
+        elif meta_path:
+            self._meta_source = MetaFileSource(Path(meta_path))
         self._heads: dict[S3Object, tuple[float, ObjectInfo]] = {}
         self._lock = threading.Lock()
         self._last_reason: str | None = None
@@ -133,7 +135,7 @@ class ReleaseResolver:
         # HEAD at most every refresh interval: the object only changes when someone publishes.
         with self._lock:
             cached = self._heads.get(obj)
-        if cached and self._clock() - cached[0] < self.settings.refresh_s:
+        if cached and self._clock() - cached[0] < self.settings.downloads_refresh_s:
             return cached[1]
         try:
             info = self.storage.head(obj)

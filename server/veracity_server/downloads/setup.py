@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from flask import Flask
 
 from veracity_server.downloads.feed import UpdateFeed
-from veracity_server.downloads.metadata import ENV_PREFIX, NotConfigured
+from veracity_server.downloads.metadata import NotConfigured
 from veracity_server.downloads.resolver import ReleaseResolver
-from veracity_server.downloads.settings import DownloadSettings, load_download_settings
 from veracity_server.downloads.storage import S3Storage
+from veracity_server.settings import SETTINGS_KEY, Settings
 
 EXTENSION_KEY = "veracity_downloads"
 log = logging.getLogger("veracity_server.downloads")
@@ -22,23 +21,18 @@ log = logging.getLogger("veracity_server.downloads")
 class DownloadsState:
     """The per-app objects behind the download routes."""
 
-    settings: DownloadSettings
+    settings: Settings
     resolver: ReleaseResolver
     feed: UpdateFeed
 
 
 def init_downloads(app: Flask) -> DownloadsState:
-    """Read the download settings (app config first, then environment) and check the release."""
-    def lookup(name: str) -> str | None:
-        value = app.config.get(name, os.environ.get(name))
-        return None if value is None else str(value)
-
-    settings = load_download_settings(lookup)
-    environment = {name: value for name in (*os.environ, *app.config)
-                   if name.startswith(ENV_PREFIX) and (value := lookup(name)) is not None}
-    storage = S3Storage()
-    state = DownloadsState(settings, ReleaseResolver(settings, environment, storage),
-                           UpdateFeed(storage, settings.refresh_s))
+    """Build the download parts from the app's (already validated) settings; check the release."""
+    settings: Settings = app.extensions[SETTINGS_KEY]
+    # A custom endpoint (MinIO, moto) is a bare host:port: only path-style URLs reach it there.
+    storage = S3Storage(path_style=bool(settings.s3_endpoint_url or settings.aws_endpoint_url))
+    state = DownloadsState(settings, ReleaseResolver(settings, storage),
+                           UpdateFeed(storage, settings.downloads_refresh_s))
     app.extensions[EXTENSION_KEY] = state
     try:
         served = state.resolver.current()  # logs exactly what is wrong, if anything

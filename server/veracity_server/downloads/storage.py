@@ -1,5 +1,6 @@
 """Storage behind the downloads: S3 through boto3 (standard credential chain; the endpoint can
-be moved to MinIO/moto with AWS_ENDPOINT_URL_S3) and local installer files hashed once.
+be moved to MinIO/moto with AWS_ENDPOINT_URL_S3, which boto3 reads itself) and local installer
+files hashed once.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def _explained(error: Exception, where: str) -> StorageError:
 class S3Storage:
     """Reads and presigns objects; one boto3 client per app (clients are thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path_style: bool = False) -> None:
+        # path_style: a custom endpoint (MinIO, moto) is a bare host:port, where bucket-named
+        # hosts do not resolve; the app sets it when AWS_ENDPOINT_URL(_S3) is configured.
+        self._path_style = path_style
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -60,10 +64,7 @@ class S3Storage:
         """The boto3 client, made on first use so a server without S3 never needs boto3 set up."""
         with self._lock:
             if self._client is None:
-                custom_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or \
-                    os.environ.get("AWS_ENDPOINT_URL")
-                # Path-style URLs work on a bare host:port (MinIO, moto); AWS gets its default.
-                style = "path" if custom_endpoint else "auto"
+                style = "path" if self._path_style else "auto"
                 config = Config(signature_version="s3v4", s3={"addressing_style": style},
                                 retries={"max_attempts": 2}, connect_timeout=5, read_timeout=10)
                 self._client = boto3.session.Session().client("s3", config=config)

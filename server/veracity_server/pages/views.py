@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 from flask import (
@@ -27,10 +26,10 @@ from veracity_server.pages.connectors_view import connectors_page
 from veracity_server.pages.data import connectors_for, portfolio_for, portfolio_version
 from veracity_server.pages.portfolio_view import portfolio_page
 from veracity_server.pages.security import add_security_headers, safe_next_path
+from veracity_server.settings import SETTINGS_KEY, Settings, parse_variable
 
 POLL_INTERVAL_VARIABLE = "VERACITY_PAGE_POLL_INTERVAL_S"
 POLL_INTERVAL_KEY = "PAGE_POLL_INTERVAL_S"
-DEFAULT_POLL_INTERVAL_S = 10.0
 
 blueprint = Blueprint("pages", __name__, template_folder="../templates",
                       static_folder="../static", static_url_path="/assets")
@@ -38,24 +37,14 @@ blueprint = Blueprint("pages", __name__, template_folder="../templates",
 
 def parse_poll_interval(raw: Any) -> float:
     """Seconds between refreshes of the live regions (0.5 to 3600); ValueError otherwise."""
-    if raw is None or str(raw).strip() == "":
-        return DEFAULT_POLL_INTERVAL_S
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        value = float("nan")
-    if not 0.5 <= value <= 3600:
-        raise ValueError(f"{POLL_INTERVAL_VARIABLE} must be a number of seconds from 0.5 to 3600, "
-                         f"got {raw!r}")
-    return value
+    return float(parse_variable(POLL_INTERVAL_VARIABLE, raw))
 
 
 @blueprint.record_once
 def read_settings(state: BlueprintSetupState) -> None:
-    """Parse this blueprint's setting once, when the app is built (a bad value fails start-up)."""
-    app = state.app
-    raw = app.config.get(POLL_INTERVAL_VARIABLE, os.environ.get(POLL_INTERVAL_VARIABLE))
-    app.config[POLL_INTERVAL_KEY] = parse_poll_interval(raw)
+    """Copy the (already validated) poll interval where the templates read it."""
+    settings: Settings = state.app.extensions[SETTINGS_KEY]
+    state.app.config[POLL_INTERVAL_KEY] = settings.page_poll_interval_s
 
 
 @blueprint.after_request

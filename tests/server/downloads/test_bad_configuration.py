@@ -206,11 +206,11 @@ def test_a_repeated_problem_is_logged_once_not_per_request(downloads_app, caplog
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), [
-    ("presign_ttl_s", "soon", "IBKR_CONNECTOR_WINDOWS_PRESIGN_TTL_S must be whole seconds"),
-    ("presign_ttl_s", "0", "IBKR_CONNECTOR_WINDOWS_PRESIGN_TTL_S must be between"),
-    ("presign_ttl_s", "604801", "IBKR_CONNECTOR_WINDOWS_PRESIGN_TTL_S must be between"),
-    ("refresh_s", "often", "IBKR_CONNECTOR_WINDOWS_REFRESH_S must be seconds"),
-    ("refresh_s", "-1", "IBKR_CONNECTOR_WINDOWS_REFRESH_S must not be negative"),
+    ("presign_ttl_s", "soon", "IBKR_CONNECTOR_WINDOWS_PRESIGN_TTL_S: must be a whole number"),
+    ("presign_ttl_s", "0", "IBKR_CONNECTOR_WINDOWS_PRESIGN_TTL_S: must be a whole number from 1"),
+    ("presign_ttl_s", "604801", "IBKR_CONNECTOR_WINDOWS_PRESIGN_TTL_S: .* to 604800, got"),
+    ("refresh_s", "often", "IBKR_CONNECTOR_WINDOWS_REFRESH_S: must be a number of seconds"),
+    ("refresh_s", "-1", "IBKR_CONNECTOR_WINDOWS_REFRESH_S: must be a number of seconds from 0"),
 ])
 def test_bad_endpoint_settings_stop_the_server_at_start_up(downloads_app, name, value, expected):
     with pytest.raises(ValueError, match=expected):

@@ -102,7 +102,7 @@ def test_s3_outage_keeps_serving_the_last_good_release(s3_client, s3_bucket, mon
     s3_client.put_object(Bucket=s3_bucket, Key=key,
                          Body=json.dumps({"version": "1.0.0", "url": URL}))
     now = [0.0]
-    storage = S3Storage()
+    storage = S3Storage(path_style=True)  # moto: a bare host:port
     source = MetaObjectSource(S3Object(s3_bucket, key), storage, refresh_s=1,
                               clock=lambda: now[0])
     assert source.read().version == "1.0.0"
@@ -120,7 +120,7 @@ def test_s3_meta_deleted_stops_the_downloads(s3_client, s3_bucket):
     s3_client.put_object(Bucket=s3_bucket, Key=key,
                          Body=json.dumps({"version": "1.0.0", "url": URL}))
     now = [0.0]
-    source = MetaObjectSource(S3Object(s3_bucket, key), S3Storage(), refresh_s=1,
+    source = MetaObjectSource(S3Object(s3_bucket, key), S3Storage(path_style=True), refresh_s=1,
                               clock=lambda: now[0])
     assert source.read().version == "1.0.0"
 
