@@ -10,13 +10,13 @@ the key being revoked), and captures the docked icon each time into test-artefac
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tests.tray.tray_driver import DockedCapture, mean_difference, running_tray_app
 from tests.tray.x_server import ARTEFACTS, XServer
 from veracity_connector.state import ConnectorState
@@ -113,18 +113,12 @@ def test_a_second_launch_and_a_click_on_the_icon_bring_up_the_status(
 
 
 def wait_for_windows(server: XServer, name: str, timeout_s: float = 30.0) -> list[str]:
-    deadline = time.monotonic() + timeout_s
-    while not (found := server.window_ids(name)):
-        assert time.monotonic() < deadline, f"no window named like {name!r}"
-        time.sleep(0.1)
-    return found
+    return wait_until(lambda: server.window_ids(name), timeout_s, f"a window named like {name!r}")
 
 
 def wait_until_gone(server: XServer, name: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while server.window_ids(name):
-        assert time.monotonic() < deadline, f"a window named like {name!r} stayed open"
-        time.sleep(0.1)
+    wait_until(lambda: not server.window_ids(name), timeout_s,
+               f"the windows named like {name!r} to close")
 
 
 def test_a_setup_problem_shows_the_error_icon(tray_host: XServer, tmp_path: Path) -> None:

@@ -8,8 +8,6 @@ is recorded instead of performed.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +16,8 @@ from typing import Any, cast
 import pytest
 
 from ibkr_gateway_sim.gateway_folder import FakeGateway
-from tests.support.processes import free_port
+from tests.support.processes import free_port, port_held_by_another_program
+from tests.support.waiting import wait_until
 from tests.tray.x_server import DialogDriver, XServer
 from veracity_connector.dialogs import DialogHost
 from veracity_connector.engine import Engine
@@ -47,10 +46,8 @@ class Tray:
 
     def dialog(self, kind: str, timeout_s: float = 20.0) -> Any:
         """The dialog of `kind` once it is on the screen."""
-        deadline = time.monotonic() + timeout_s
-        while (dialog := self.controller.dialogs.current(kind)) is None:
-            assert time.monotonic() < deadline, f"no {kind} dialog appeared"
-            time.sleep(0.05)
+        dialog = wait_until(lambda: self.controller.dialogs.current(kind), timeout_s,
+                            f"a {kind} dialog", interval_s=0.05)
         self.driver.wait_visible(dialog.window)
         return dialog
 
@@ -109,10 +106,8 @@ def with_gateway_folder(tray: Tray, gateway: FakeGateway) -> None:
 
 
 def wait_for_gateway(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while identify_port_occupant(port, timeout_s=2) is not PortOccupant.GATEWAY:
-        assert time.monotonic() < deadline, f"no gateway on port {port}"
-        time.sleep(0.1)
+    wait_until(lambda: identify_port_occupant(port, timeout_s=2) is PortOccupant.GATEWAY,
+               timeout_s, f"a gateway on port {port}")
 
 
 def test_start_and_stop_gateway_from_the_menu(tray_factory: Callable[..., Tray],
@@ -137,9 +132,7 @@ def test_a_taken_port_is_offered_a_move_and_everything_follows(
         tray_factory: Callable[..., Tray], fake_gateway_folder: FakeGateway) -> None:
     tray = tray_factory()
     with_gateway_folder(tray, fake_gateway_folder)
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", fake_gateway_folder.port))
-        squatter.listen()
+    with port_held_by_another_program(fake_gateway_folder.port):
         tray.menu.click("Start gateway")
         tray.controller.wait_idle()
         question = tray.dialog("question")
@@ -314,10 +307,12 @@ def test_background_update_checks_notify_and_offer_the_install(
         tray_factory: Callable[..., Tray], release_server: Any) -> None:
     tray = tray_factory(release_server.base_url)
     thread = tray.controller.run_update_checks(first_after_s=0, every_s=3600)
-    deadline = time.monotonic() + 30
-    while "Install update 9.9.9" not in tray.menu.labels():
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.1)
+
+    def offered() -> bool:
+        assert thread.is_alive(), "the update-check thread ended"
+        return "Install update 9.9.9" in tray.menu.labels()
+
+    wait_until(offered, 30, "the menu to offer update 9.9.9")
     assert tray.notifications[-1].title.endswith("update available")
     assert tray.controller.dialogs.current("question") is None  # quiet: no window pops up
     tray.controller.stop_event.set()

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageStat
 
 from tests.support.processes import stop_process
+from tests.support.waiting import WaitTimedOut, wait_until
 from tests.tray.x_server import ARTEFACTS, XServer, tray_area
 from veracity_connector.state import ConnectorState
 from veracity_connector.status_file import read_status
@@ -131,38 +132,41 @@ class TrayAppProcess:
     def wait_for_docked_state(self, state: ConnectorState, timeout_s: float = 120.0) -> (
             DockedCapture):
         """Wait until the engine is in `state` AND the docked icon shows it; capture it."""
-        deadline = time.monotonic() + timeout_s
         last = ""
         shot = ARTEFACTS / f"{state.value}.png"
-        while time.monotonic() < deadline:
+
+        def docked() -> DockedCapture | None:
+            nonlocal last
             assert self.process is not None and self.process.poll() is None, (
                 f"the tray app exited ({self.process and self.process.returncode})\n"
                 f"{self.diagnostics()}")
             window = self.icon_window()
-            if window is not None and self.state() == state.value:
-                where = window_geometry(self.server, window)
-                screen = self.server.screenshot(shot)
-                icon = screen.crop((where.x, where.y, where.x + where.width,
-                                    where.y + where.height))
-                difference = mean_difference(icon, expected_docked_icon(
-                    state, where.width, where.height))
-                name = self.server.run("xdotool", "getwindowname", window).strip()
-                last = (f"state {state.value}, icon differs by {difference:.1f}, "
-                        f"tooltip {name!r}")
-                if difference < 6 and state_label(state).rstrip("…") in name:
-                    tray_area(screen).resize((800, 128), Image.Resampling.NEAREST).save(
-                        ARTEFACTS / f"{state.value}-tray.png")
-                    return DockedCapture(state, icon, name, shot)
-            else:
+            if window is None or self.state() != state.value:
                 last = f"state {self.state()}, icon window {window}"
-            time.sleep(0.2)
-        if shot.exists():  # keep what the screen showed for the report
-            shot.replace(shot.with_name(f"{state.value}-FAILED.png"))
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGUSR1)  # the app dumps its threads' stacks
-            time.sleep(1)
-        raise AssertionError(f"the tray never showed {state.value} ({last})\n"
-                             f"{self.diagnostics()}")
+                return None
+            where = window_geometry(self.server, window)
+            screen = self.server.screenshot(shot)
+            icon = screen.crop((where.x, where.y, where.x + where.width, where.y + where.height))
+            difference = mean_difference(icon, expected_docked_icon(
+                state, where.width, where.height))
+            name = self.server.run("xdotool", "getwindowname", window).strip()
+            last = f"state {state.value}, icon differs by {difference:.1f}, tooltip {name!r}"
+            if difference >= 6 or state_label(state).rstrip("…") not in name:
+                return None
+            tray_area(screen).resize((800, 128), Image.Resampling.NEAREST).save(
+                ARTEFACTS / f"{state.value}-tray.png")
+            return DockedCapture(state, icon, name, shot)
+
+        try:
+            return wait_until(docked, timeout_s, lambda: f"the tray to show {state.value} ({last})",
+                              interval_s=0.2)
+        except WaitTimedOut as error:
+            if shot.exists():  # keep what the screen showed for the report
+                shot.replace(shot.with_name(f"{state.value}-FAILED.png"))
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGUSR1)  # the app dumps its threads' stacks
+                time.sleep(1)  # a moment to write them before the log is read
+            raise AssertionError(f"{error}\n{self.diagnostics()}") from error
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM (like a log-off) and wait; the exit code. A hang dumps stacks, then kills."""

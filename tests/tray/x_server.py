@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support.processes import stop_process
+from tests.support.processes import running_process, stop_process
 from tests.support.system import require_executable
+from tests.support.waiting import wait_until
 
 SCREEN_WIDTH, SCREEN_HEIGHT = 800, 600
 # trayer's panel: a strip at the top right, where docked icons appear.
@@ -90,21 +90,13 @@ def running_tray_host(server: XServer, log_path: Path) -> Iterator[subprocess.Po
     """trayer, the X system tray host, docked at the top right; always stopped."""
     trayer = require_executable("trayer", "trayer")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
+    with running_process(
             [str(trayer), "--edge", "top", "--align", "right", "--widthtype", "pixel",
              "--width", str(TRAY_WIDTH), "--heighttype", "pixel", "--height", str(TRAY_HEIGHT),
              "--transparent", "false", "--tint", "0xdddddd", "--SetDockType", "true"],
-            env=server.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not server.window_ids("^panel$"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"trayer did not start; see {log_path}")
-            time.sleep(0.05)
+            env=server.env(), log_path=log_path, ready_timeout_s=20,
+            ready_check=lambda: server.window_ids("^panel$")) as process:
         yield process
-    finally:
-        stop_process(process)
 
 
 def tray_area(screen: Image.Image) -> Image.Image:
@@ -129,11 +121,7 @@ class DialogDriver:
 
     def wait_visible(self, widget: Any, timeout_s: float = 20.0) -> None:
         """Until the widget is mapped on the screen."""
-        deadline = time.monotonic() + timeout_s
-        while not self.on_tk(lambda: widget.winfo_viewable()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{widget} never became visible")
-            time.sleep(0.05)
+        self.wait_until(lambda: widget.winfo_viewable(), f"{widget} to become visible", timeout_s)
 
     def _centre(self, widget: Any) -> tuple[int, int]:
         self.wait_visible(widget)
@@ -162,11 +150,7 @@ class DialogDriver:
 
     def wait_until(self, condition: Any, what: str, timeout_s: float = 30.0) -> None:
         """Until `condition()` (run on the Tk thread) is true."""
-        deadline = time.monotonic() + timeout_s
-        while not self.on_tk(condition):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}")
-            time.sleep(0.05)
+        wait_until(lambda: self.on_tk(condition), timeout_s, what, interval_s=0.05)
 
     def screenshot(self, name: str) -> Path:
         """The screen now, into test-artefacts/tray/<name>.png."""
