@@ -2,9 +2,12 @@
 
 Environment: VERACITY_BIND (default 127.0.0.1:8000, behind a TLS-terminating proxy),
 WEB_CONCURRENCY (worker processes; default 2 x CPUs + 1, at most 8), VERACITY_THREADS (threads per
-worker; default 1, i.e. sync workers; more means gthread), VERACITY_LOG_LEVEL (default info).
-The app's own settings are read by server.settings when each worker builds the app (no preload:
-every worker opens its own database connections after the fork).
+worker; default 1, i.e. sync workers; more means gthread), VERACITY_LOG_LEVEL (default info),
+VERACITY_ACCESS_LOG (off by default), FORWARDED_ALLOW_IPS (default 127.0.0.1); docs/server.md
+lists them. They are read here, not by the app's settings model, because gunicorn's master reads
+this file before any app exists. The app's own settings are read by veracity_server.settings when
+each worker builds the app (no preload: every worker opens its own database connections after
+the fork).
 """
 
 import multiprocessing

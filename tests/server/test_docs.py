@@ -6,14 +6,16 @@ import re
 
 from tests.support.server_fixtures import REPO_ROOT
 from veracity_server.cli import _parser
-from veracity_server.settings import ENVIRONMENT_VARIABLES
+from veracity_server.settings import DOWNLOADS_PREFIX, ENVIRONMENT_VARIABLES
 
 DOC = (REPO_ROOT / "docs" / "server.md").read_text()
 GUNICORN_CONF = (REPO_ROOT / "gunicorn.conf.py").read_text()
 
 
 def test_every_setting_is_documented() -> None:
-    missing = [name for name in ENVIRONMENT_VARIABLES if f"`{name}`" not in DOC]
+    # The downloads' variables have their table in docs/release.md (tests/release/test_docs.py).
+    missing = [name for name in ENVIRONMENT_VARIABLES
+               if not name.startswith(DOWNLOADS_PREFIX) and f"`{name}`" not in DOC]
     assert missing == []
 
 
