@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from ibkr_gateway_sim.control import SimulatorControl  # noqa: E402
-from tests.support.processes import free_port, running_process, stop_process  # noqa: E402
+from tests.support.processes import free_port, running_process  # noqa: E402
 from tests.support.server_fixtures import start_live_server  # noqa: E402
 from veracity_connector.gateway import GatewayClient, Pacer  # noqa: E402
 from veracity_connector.snapshot import take_snapshot  # noqa: E402
@@ -74,9 +74,7 @@ def snapshot_cost(gateway_url: str, data_dir: Path) -> None:
 def run_connector(env: dict[str, str], duration_s: float, log_path: Path) -> None:
     """Run the headless connector and sample CPU and memory."""
     command = [sys.executable, "-m", "veracity_connector", "run"]
-    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=open(log_path, "ab"),  # noqa: SIM115
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with running_process(command, env=env, cwd=REPO_ROOT, log_path=log_path) as process:
         watched = psutil.Process(process.pid)
         started = time.monotonic()
         startup_cpu = None
@@ -102,8 +100,6 @@ def run_connector(env: dict[str, str], duration_s: float, log_path: Path) -> Non
         print(f"  CPU: {startup_cpu:.2f} s to start (imports, first session check), then "
               f"{steady_cpu:.2f} s in {steady_seconds:.0f} s → {per_hour:.1f} CPU-s per hour "
               "(target < 30)")
-    finally:
-        stop_process(process)
 
 
 def main() -> None:
