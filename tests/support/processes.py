@@ -107,7 +107,7 @@ class ManagedProcess:
         return self.log_path.read_text(errors="replace")[-OUTPUT_TAIL_CHARS:]
 
     def start(self) -> subprocess.Popen:
-        """Start it (unless running) and wait for `ready_url`; stopped again if that fails."""
+        """Start it (unless running) and wait until it is ready; stopped again if it is not."""
         if self.process is not None and self.process.poll() is None:
             return self.process
         log_file = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
@@ -125,6 +125,9 @@ class ManagedProcess:
             self.stop()
             raise RuntimeError(f"{error}\n--- output of {self.name} ---\n"
                                f"{self.output()}") from error
+        except BaseException:  # e.g. a failing check or Ctrl-C: nothing is left running
+            self.stop()
+            raise
         return self.process
 
     def _wait_until_ready(self, process: subprocess.Popen) -> None:
