@@ -72,7 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             x_host=settings.proxy_count)
     logging.getLogger("server").setLevel(logging.INFO)
 
-    init_database(app, settings.database_url)
+    init_database(app, settings.database_url, settings.database_timeout_s)
     init_limiter(app, settings)
     register_error_handlers(app)
     app.register_blueprint(health.blueprint)

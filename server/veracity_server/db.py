@@ -2,36 +2,56 @@
 
 `get_session()` returns the request's session (created on first use, closed at teardown);
 `database(app)` returns the app's `Database` (engine + session factory) for CLI and tests.
+
+The app's database work is bounded by `VERACITY_DATABASE_TIMEOUT_S`: PostgreSQL's
+statement_timeout (lock waits included) and a connect timeout, SQLite's busy timeout and the
+ingest write queue's wait. `is_database_unavailable(error)` says which failures mean "the
+database is away or too slow" (answered 503 `database_unavailable`, see errors.py) rather
+than a bug.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 EXTENSION_KEY = "veracity_database"
-# Writers queue on SQLite's single write lock; wait this long before reporting "locked".
+# Without an app timeout (migrations, the CLI): how long SQLite waits for its write lock.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# libpq (and psycopg) treat connect timeouts below 2 s as 2 s.
+MIN_CONNECT_TIMEOUT_S = 2
+MAX_CONNECT_TIMEOUT_S = 5
+# SQLite result codes (sqlite3.Error.sqlite_errorname) that mean "busy or away", not a bug.
+SQLITE_UNAVAILABLE_CODES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR",
+                            "SQLITE_FULL", "SQLITE_INTERRUPT")
+
+
+class WriteQueueTimeout(TimeoutError):
+    """An ingest writer waited longer than the database timeout for SQLite's write queue."""
 
 
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeout_s)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_queue = SqliteWriteQueue(self.engine.url.database) if self.is_sqlite else None
+        self._write_queue = (SqliteWriteQueue(self.engine.url.database, timeout_s)
+                             if self.is_sqlite else None)
 
     @contextlib.contextmanager
     def raw_connection(self) -> Iterator[Any]:
@@ -89,7 +109,14 @@ class SqliteWriteQueue:
     # A snapshot of 50 positions adds ~10 pages: 50 commits stay well below 1000 pages.
     CHECKPOINT_EVERY_COMMITS = 50
 
-    def __init__(self, database_path: str | None) -> None:
+    # A waiting writer polls the file lock (flock has no timeout) from this interval up to the
+    # longest one: short enough that the database is not left idle between writers (the lock
+    # is held ~0.5-1 ms per snapshot), long enough not to burn the holder's CPU.
+    FIRST_POLL_S = 0.0001
+    LONGEST_POLL_S = 0.002
+
+    def __init__(self, database_path: str | None, timeout_s: float | None = None) -> None:
+        self._timeout_s = timeout_s if timeout_s is not None else SQLITE_BUSY_TIMEOUT_MS / 1000
         self._thread_lock = threading.Lock()
         self._lock_path = (Path(database_path + ".write-lock")
                            if database_path and database_path != ":memory:" else None)
@@ -114,16 +141,34 @@ class SqliteWriteQueue:
                 cursor.close()
 
     def __enter__(self) -> None:
-        self._thread_lock.acquire()
+        # Bounded like SQLite's own busy wait: a queue behind a slow writer (or an outside one
+        # holding SQLite's lock) answers 503 instead of holding every worker in turn.
+        deadline = time.monotonic() + self._timeout_s
+        if not self._thread_lock.acquire(timeout=self._timeout_s):
+            raise WriteQueueTimeout(f"waited {self._timeout_s:g} s for the write queue")
         if self._lock_path is None:
             return
         try:
             if self._descriptor is None:
                 self._descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            self._lock_file(self._descriptor, deadline)
         except BaseException:
             self._thread_lock.release()
             raise
+
+    def _lock_file(self, descriptor: int, deadline: float) -> None:
+        poll_s = self.FIRST_POLL_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WriteQueueTimeout(
+                        f"waited {self._timeout_s:g} s for the write queue") from None
+                time.sleep(min(poll_s, remaining))
+                poll_s = min(poll_s * 2, self.LONGEST_POLL_S)
 
     def __exit__(self, *_exc: object) -> None:
         try:
@@ -133,32 +178,72 @@ class SqliteWriteQueue:
             self._thread_lock.release()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url` with the per-database settings this app relies on."""
+def make_engine(url: str, timeout_s: float | None = None) -> Engine:
+    """An engine for `url` with the per-database settings this app relies on.
+
+    `timeout_s` bounds each statement and lock wait (the app passes its setting); None leaves
+    statements unbounded (migrations) and SQLite's busy wait at its default.
+    """
     if url.startswith("sqlite"):
         database_path = make_url(url).database
         if database_path and database_path != ":memory:":
             Path(database_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _configure_sqlite_connection)
+        busy_timeout_ms = (round(timeout_s * 1000) if timeout_s is not None
+                           else SQLITE_BUSY_TIMEOUT_MS)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect",
+                     lambda connection, _record: _configure_sqlite_connection(
+                         connection, busy_timeout_ms))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    connect_args: dict[str, Any] = {"connect_timeout": MAX_CONNECT_TIMEOUT_S}
+    if timeout_s is not None:
+        connect_args["connect_timeout"] = min(MAX_CONNECT_TIMEOUT_S, max(
+            MIN_CONNECT_TIMEOUT_S, math.ceil(timeout_s)))
+        # statement_timeout covers lock waits too; a server restarted or away answers at once.
+        connect_args["options"] = f"-c statement_timeout={round(timeout_s * 1000)}"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         pool_timeout=timeout_s if timeout_s is not None else 30,
+                         connect_args=connect_args)
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite_connection(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the one writer; NORMAL sync is durable across app crashes
     # (only an OS crash can lose the last commits), and much faster than FULL per commit.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def init_database(app: Flask, url: str) -> Database:
+def is_database_unavailable(error: BaseException) -> bool:
+    """True when `error` means the database is away, restarting or too slow (not a bug).
+
+    PostgreSQL: every operational error (refused or lost connection, server shutting down or
+    starting up, statement_timeout) and a pool that had no connection to give in time.
+    SQLite: busy/locked past the busy timeout, the write queue's timeout, an unreadable file;
+    not its other OperationalErrors, which are SQL mistakes ("no such table").
+    """
+    for cause in (error, error.__cause__, error.__context__):
+        if cause is None:
+            continue
+        if isinstance(cause, exc.TimeoutError | WriteQueueTimeout | psycopg.OperationalError):
+            return True
+        if isinstance(cause, exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, exc.OperationalError) and cause.orig is not None and \
+                cause.orig is not cause and is_database_unavailable(cause.orig):
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and str(
+                getattr(cause, "sqlite_errorname", "")).startswith(SQLITE_UNAVAILABLE_CODES):
+            return True
+    return False
+
+
+def init_database(app: Flask, url: str, timeout_s: float | None = None) -> Database:
     """Create the app's Database and close each request's session at teardown."""
-    database = Database(url)
+    database = Database(url, timeout_s)
     app.extensions[EXTENSION_KEY] = database
     app.teardown_appcontext(_close_session)
     return database

@@ -2,7 +2,9 @@
 
 Views (and other blueprints, e.g. downloads) raise an `ApiError` subclass; `register_error_handlers`
 installs ONE handler that renders those, werkzeug's HTTP errors (404, 405, 413, 429, ...) and
-unexpected exceptions (500) alike — never an HTML page, never a stack trace in the body.
+unexpected exceptions (500) alike — never an HTML page, never a stack trace in the body. A
+database that is away or too slow is not unexpected: 503 `database_unavailable` with
+`Retry-After` (db.is_database_unavailable decides), which connectors retry.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+from veracity_server.db import is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +109,22 @@ class ServiceUnavailable(ApiError):
     status, code, message = 503, "unavailable", "The service is temporarily unavailable."
 
 
+# Long enough for a database restart or failover to finish, short enough for a connector's
+# quick retry (it honours Retry-After, then keeps the snapshot in its outbox).
+DATABASE_RETRY_AFTER_S = 5
+
+
+class DatabaseUnavailable(ApiError):
+    """The database is unreachable, restarting, or slower than the database timeout."""
+
+    status, code = 503, "database_unavailable"
+    message = (f"The database is temporarily unavailable; nothing was stored. "
+               f"Try again in {DATABASE_RETRY_AFTER_S} seconds.")
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+
 # Werkzeug's HTTP errors mapped to our codes; anything unlisted gets a code from its name.
 HTTP_ERROR_CODES = {
     400: "bad_request",
@@ -160,6 +180,11 @@ def _retry_after_seconds(error: HTTPException) -> str:
 
 
 def _render_unexpected(error: Exception) -> Response:
+    if is_database_unavailable(error):
+        # Expected during a database restart or overload: one line, no traceback, no message
+        # text (a driver's message may quote the statement's values).
+        log.warning("database unavailable while handling a request: %s", _error_names(error))
+        return _render_api_error(DatabaseUnavailable())
     # The traceback goes to the server log only; request bodies are never logged (they carry keys,
     # tokens and portfolio data).
     if _may_quote_stored_data(error):
@@ -171,6 +196,14 @@ def _render_unexpected(error: Exception) -> Response:
     else:
         log.exception("unexpected error while handling a request", exc_info=error)
     return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def _error_names(error: BaseException) -> str:
+    """"OperationalError <- QueryCanceled": the exception and its cause, by class name."""
+    names = [type(error).__name__]
+    if error.__cause__ is not None:
+        names.append(type(error.__cause__).__name__)
+    return " <- ".join(names)
 
 
 def _may_quote_stored_data(error: BaseException) -> bool:

@@ -1,4 +1,8 @@
-"""Operations endpoints: `/healthz` (the process answers) and `/readyz` (the database answers)."""
+"""Operations endpoints: `/healthz` (the process answers) and `/readyz` (the database answers).
+
+`/healthz` never touches the database, so an orchestrator does not restart healthy processes
+while the database is away; `/readyz` answers 503 `database_unavailable` until it is back.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from veracity_server.db import database
-from veracity_server.errors import ServiceUnavailable
+from veracity_server.errors import DatabaseUnavailable
 from veracity_server.openapi import Operation, Response, declare_operations, error_response
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,7 @@ def readyz() -> ResponseReturnValue:
         database().ping()
     except SQLAlchemyError as error:
         log.warning("readiness check failed: %s", type(error).__name__)
-        raise ServiceUnavailable("The database is not reachable.") from None
+        raise DatabaseUnavailable("The database is not reachable.") from None
     return jsonify(status="ok")
 
 

@@ -7,6 +7,8 @@ limit); Redis when `REDIS_URL` is set, shared by every worker and host. A breach
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -14,6 +16,7 @@ from flask_limiter.util import get_remote_address
 from veracity_server.settings import Settings
 
 EXTENSION_KEY = "veracity_limiter"
+log = logging.getLogger(__name__)
 
 
 def init_limiter(app: Flask, settings: Settings) -> Limiter:
@@ -29,6 +32,10 @@ def init_limiter(app: Flask, settings: Settings) -> Limiter:
         key_prefix="veracity",
     )
     app.extensions[EXTENSION_KEY] = limiter
+    if settings.rate_limits_enabled and not settings.redis_url:
+        # Said at every start: behind several workers the limits multiply silently otherwise.
+        log.warning("rate limits are per process (in memory): each gunicorn worker and "
+                    "instance counts alone; set REDIS_URL to share them")
     return limiter
 
 

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     database_url: str = _variable(
         "DATABASE_URL", "", "sqlite:///path (default: in the instance folder) or "
         "postgresql+psycopg://…", extra=SECRET)
+    database_timeout_s: Annotated[float, BeforeValidator(_seconds(0.5, 300))] = _variable(
+        "VERACITY_DATABASE_TIMEOUT_S", 10.0,
+        "longest a request's database statement or lock wait may take (PostgreSQL "
+        "statement_timeout, SQLite busy timeout); beyond it: 503 database_unavailable")
     secret_key: str = _variable(
         "VERACITY_SECRET_KEY", "", "session signing secret, 32+ characters (required in "
         "production; the same on every instance)", extra=SECRET)

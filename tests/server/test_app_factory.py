@@ -39,7 +39,7 @@ def test_readiness_fails_cleanly_without_a_database(make_app, tmp_path) -> None:
     app = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["error"]["code"] == "unavailable"
+    assert response.get_json()["error"]["code"] == "database_unavailable"
 
 
 def test_unexpected_errors_are_json_without_a_trace(app) -> None:
