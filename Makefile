@@ -17,16 +17,20 @@ PACKAGES := veracity_contract veracity_connector veracity_server ibkr_gateway_si
 # Xvfb + trayer + xdotool + ImageMagick for the tray tests, docker-compose to validate the topology.
 TEST_DEB_PACKAGES := postgresql chromium xvfb trayer xdotool imagemagick x11-utils docker-compose
 DEMO_DEB_PACKAGES :=
+# The Windows build under wine (make test-windows): wine itself, and mingw-w64 for the small
+# bcryptprimitives.dll that wine 8 lacks (scripts/wine/bcryptprimitives.c).
+WINDOWS_DEB_PACKAGES := wine wine64 gcc-mingw-w64-x86-64-win32
 
 # Most tests wait on real processes and IBKR's pacing rather than the CPU, so three workers
 # finish the suite in about half the serial time even on a 2-core machine.
 PYTEST_ARGS ?= -n 3 --durations=20
 
-.PHONY: help venv python-prerequisites system-packages test lint typecheck demo clean
+.PHONY: help venv python-prerequisites system-packages test test-windows lint typecheck demo clean
 
 help:
 	@echo "make demo   - run server + gateway simulator + paired connector, print where to look"
 	@echo "make test   - run the whole test suite (SQLite and PostgreSQL, browser, tray)"
+	@echo "make test-windows - the Windows connector under wine (cached prefix, tests/windows)"
 	@echo "make lint   - ruff"
 	@echo "make typecheck - mypy on the product packages (make test runs both first)"
 
@@ -58,6 +62,13 @@ typecheck: venv
 # Static checks first: a lint or type error fails in seconds instead of after the suite.
 test: system-packages venv lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A cached wine prefix (~/.cache/veracity-wine/<key>) with Windows CPython and the connector
+# from its own wheel, then the Windows suite. Serial: the suite shares the prefix's vault.
+test-windows: venv
+	@scripts/ensure-debian-packages $(WINDOWS_DEB_PACKAGES)
+	$(PY) scripts/windows_prefix.py
+	$(PY) -m pytest tests/windows -p no:xdist --durations=10
 
 demo:
 	@scripts/ensure-debian-packages $(DEMO_DEB_PACKAGES)
