@@ -20,6 +20,11 @@ from types import FrameType
 
 from veracity_connector.credentials import CredentialError, open_credential_store
 from veracity_connector.engine import Engine, SyncOutcome
+from veracity_connector.instance_lock import (
+    ConnectorAlreadyRunning,
+    InstanceLock,
+    running_instance,
+)
 from veracity_connector.logging_setup import configure_logging
 from veracity_connector.outbox import Outbox
 from veracity_connector.pairing import pair_with_token
@@ -55,6 +60,7 @@ class ExitCode(IntEnum):
     VERACITY_UNREACHABLE = 8  # snapshot kept in the outbox for later
     KEY_REVOKED = 9  # Veracity refused the key; it was deleted
     PAIRING_REFUSED = 10  # token malformed, invalid, expired or used
+    ALREADY_RUNNING = 11  # `run`: another connector runs on this data folder
 
 
 SYNC_EXIT_CODES = {
@@ -183,8 +189,20 @@ def command_run(args: argparse.Namespace, settings: Settings, folders: Folders) 
         # The tray can ask for it; headless, nothing could ever be sent.
         raise CommandError("Veracity's address is not set: set VERACITY_URL (or veracity_url "
                            "in settings.json).", ExitCode.CONFIGURATION)
-    engine = _build_engine(settings, folders, write_status_file=True)
+    instance = InstanceLock(folders.data_dir, "run")
+    try:
+        instance.acquire()
+    except ConnectorAlreadyRunning as error:
+        raise CommandError(str(error), ExitCode.ALREADY_RUNNING) from None
+    try:
+        _run_engine(_build_engine(settings, folders, write_status_file=True))
+    finally:
+        instance.release()
+    return ExitCode.OK
 
+
+def _run_engine(engine: Engine) -> None:
+    """The engine's loop in this thread until a signal asks it to stop."""
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %s received: stopping", signum)
         engine.stop(timeout_s=0)
@@ -194,7 +212,6 @@ def command_run(args: argparse.Namespace, settings: Settings, folders: Folders) 
     if hasattr(signal, "SIGBREAK"):  # Windows console Ctrl-Break
         signal.signal(signal.SIGBREAK, request_stop)
     engine.run()
-    return ExitCode.OK
 
 
 def command_sync(args: argparse.Namespace, settings: Settings, folders: Folders) -> ExitCode:
@@ -273,7 +290,8 @@ def command_status(args: argparse.Namespace, settings: Settings, folders: Folder
     """Print the running engine's status (or what can be known without one)."""
     from veracity_connector.status import describe_status
 
-    report = describe_status(settings, folders, read_status(folders.data_dir))
+    report = describe_status(settings, folders, read_status(folders.data_dir),
+                             running_instance(folders.data_dir))
     if args.json:
         _say(json.dumps(report, indent=2))
     else:

@@ -1,7 +1,9 @@
 """What `ibkr-connector status` reports: the running engine's status, or what is known without.
 
-A running engine (tray or `run`) keeps `status.json` fresh; without one, the state comes from
-whether a key is stored. The report never contains the key.
+A running engine (tray or `run`) holds the data folder's instance lock and keeps `status.json`
+fresh; without one, the state comes from whether a key is stored. A status file that looks
+fresh while nobody holds the lock was left by a process that was killed: reported as not
+running. The report never contains the key.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from veracity_connector.credentials import CredentialError, open_credential_store
+from veracity_connector.instance_lock import InstanceOwner
 from veracity_connector.settings import Folders, Settings
 from veracity_connector.state import DEFAULT_MESSAGES, ConnectorState
 from veracity_connector.status_file import RecordedStatus
@@ -17,9 +20,12 @@ from veracity_connector.status_file import RecordedStatus
 NOT_RUNNING = "not_running"
 
 
-def describe_status(settings: Settings, folders: Folders,
-                    recorded: RecordedStatus | None) -> dict[str, Any]:
-    """The status report as a dict; `lines` holds (label, value) pairs for people."""
+def describe_status(settings: Settings, folders: Folders, recorded: RecordedStatus | None,
+                    owner: InstanceOwner | None) -> dict[str, Any]:
+    """The status report as a dict; `lines` holds (label, value) pairs for people.
+
+    `owner`: who holds the data folder's instance lock now (None: nobody runs the connector).
+    """
     key_store = ""
     key_problem = ""
     try:
@@ -29,7 +35,9 @@ def describe_status(settings: Settings, folders: Folders,
     except CredentialError as error:
         paired = False
         key_problem = str(error)
-    running = recorded is not None and recorded.engine_running
+    running = owner is not None and recorded is not None and recorded.engine_running
+    # Fresh-looking, yet nobody holds the lock: the engine's process was killed or crashed.
+    died = owner is None and recorded is not None and recorded.engine_running
     last = recorded.status if recorded is not None else {}
     if running:
         state, message, next_step = last["state"], last["message"], last["next_step"]
@@ -48,7 +56,9 @@ def describe_status(settings: Settings, folders: Folders,
         "message": message,
         "next_step": next_step,
         "engine_running": running,
-        "engine_pid": recorded.pid if running and recorded else None,
+        "engine_pid": (owner.pid or recorded.pid) if running and owner and recorded else None,
+        "engine_started_at": owner.started_at if running and owner else None,
+        "engine_died": died,
         "paired": paired,
         "key_store": key_store,
         "veracity_url": settings.veracity_url,
@@ -67,7 +77,7 @@ def describe_status(settings: Settings, folders: Folders,
     report["lines"] = [
         ("State", f"{state} — {message}"),
         ("Next step", next_step),
-        ("Connector", f"running (pid {report['engine_pid']})" if running else "not running"),
+        ("Connector", _process_line(report, recorded)),
         ("Paired", ("yes" if paired else "no") + (f" (key in the {key_store})"
                                                   if paired and key_store else "")),
         ("Veracity", settings.veracity_url or "not set"),
@@ -78,6 +88,17 @@ def describe_status(settings: Settings, folders: Folders,
     if running:
         report["lines"].append(("Waiting to send", f"{report['pending_snapshots']} snapshot(s)"))
     return report
+
+
+def _process_line(report: dict[str, Any], recorded: RecordedStatus | None) -> str:
+    if report["engine_running"]:
+        started = report["engine_started_at"]
+        return f"running (pid {report['engine_pid']}" + (f", started {started})" if started
+                                                          else ")")
+    if report["engine_died"] and recorded is not None:
+        return (f"not running (pid {recorded.pid} ended without stopping cleanly; its last "
+                "state is not current)")
+    return "not running"
 
 
 def _when(value: str | None) -> str:

@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_NO_DISPLAY = 4
 EXIT_OTHER_INSTANCE_SILENT = 5
+EXIT_HEADLESS_CONNECTOR_RUNS = 6  # `ibkr-connector run` holds the data folder
 
 
 def main() -> int:
@@ -44,6 +45,7 @@ def main() -> int:
 def _run(folders: object) -> int:
     from veracity_connector.dialogs import DialogHost
     from veracity_connector.engine import Engine
+    from veracity_connector.instance_lock import ConnectorAlreadyRunning, InstanceLock
     from veracity_connector.platform import current_platform
     from veracity_connector.settings import Folders, load_settings
     from veracity_connector.tray.controller import TrayController
@@ -70,6 +72,15 @@ def _run(folders: object) -> int:
         logger.info("%s already runs; asked it to show its status (answered: %s)",
                     PRODUCT_NAME, answered)
         return EXIT_OK if answered else EXIT_OTHER_INSTANCE_SILENT
+    # The tray's own lock above only keeps out a second tray; this one, shared with
+    # `ibkr-connector run`, keeps two engines off one data folder.
+    connector_lock = InstanceLock(folders.data_dir, "tray")
+    try:
+        connector_lock.acquire()
+    except ConnectorAlreadyRunning as error:
+        instance.release()
+        logger.error("%s", error)
+        return EXIT_HEADLESS_CONNECTOR_RUNS
     try:
         try:
             import pystray
@@ -91,6 +102,7 @@ def _run(folders: object) -> int:
         app.run()
         return EXIT_OK
     finally:
+        connector_lock.release()
         instance.release()
 
 
