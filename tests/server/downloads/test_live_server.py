@@ -16,7 +16,7 @@ PREFIX = "ibkr-connector/windows"
 def test_gunicorn_serves_the_published_release(tmp_path, s3_bucket, aws_environment):
     release = make_fake_release(tmp_path / "Releases", "2.1.0")
     assert release_cli(["publish", "--bucket", s3_bucket, "--releases-dir", str(release.folder),
-                        "--version", "2.1.0", "--notes", "Live"]) == 0
+                        "--version", "2.1.0", "--notes", "Live", "--allow-unsigned"]) == 0
     env = {"IBKR_CONNECTOR_WINDOWS_META_PATH": f"s3://{s3_bucket}/{PREFIX}/meta.json"}
 
     with start_live_server(tmp_path / "server", env=env) as server:
