@@ -25,7 +25,8 @@ WINDOWS_DEB_PACKAGES := wine wine64 gcc-mingw-w64-x86-64-win32
 # finish the suite in about half the serial time even on a 2-core machine.
 PYTEST_ARGS ?= -n 3 --durations=20
 
-.PHONY: help venv python-prerequisites system-packages test test-windows lint typecheck demo clean
+.PHONY: help venv python-prerequisites system-packages windows-packages test test-windows lint \
+	typecheck demo clean
 
 help:
 	@echo "make demo   - run server + gateway simulator + paired connector, print where to look"
@@ -52,6 +53,9 @@ venv: $(STAMP)
 system-packages:
 	@scripts/ensure-debian-packages $(TEST_DEB_PACKAGES)
 
+windows-packages:
+	@scripts/ensure-debian-packages $(WINDOWS_DEB_PACKAGES)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
@@ -59,14 +63,14 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy $(foreach package,$(PACKAGES),-p $(package))
 
-# Static checks first: a lint or type error fails in seconds instead of after the suite.
-test: system-packages venv lint typecheck
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Static checks first: a lint or type error fails in seconds instead of after the suite. Then
+# the main suite and, beside it, the Windows suite under wine (scripts/run-suites).
+test: system-packages windows-packages venv lint typecheck
+	scripts/run-suites $(PY) $(PYTEST_ARGS)
 
 # A cached wine prefix (~/.cache/veracity-wine/<key>) with Windows CPython and the connector
 # from its own wheel, then the Windows suite. Serial: the suite shares the prefix's vault.
-test-windows: venv
-	@scripts/ensure-debian-packages $(WINDOWS_DEB_PACKAGES)
+test-windows: windows-packages venv
 	$(PY) scripts/windows_prefix.py
 	$(PY) -m pytest tests/windows -p no:xdist --durations=10
 
