@@ -29,6 +29,7 @@ from veracity_connector.launcher.conf_file import (
 from veracity_connector.launcher.java import JAVA_HINT, find_java
 from veracity_connector.launcher.ports import PortOccupant, find_free_port, identify_port_occupant
 from veracity_connector.platform import PlatformServices
+from veracity_connector.platform.base import ProcessTreeStopError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ CONF_RELATIVE = Path("root") / "conf.yaml"
 
 class LaunchError(RuntimeError):
     """The gateway could not be started; the message says why and what to do."""
+
+
+class GatewayStopError(RuntimeError):
+    """Some of the gateway's processes are still running after a stop; the message names them."""
 
 
 class PortTakenError(LaunchError):
@@ -140,15 +145,28 @@ class GatewayLauncher:
         return command
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the gateway and every process it started (run script and java)."""
+        """Stop the gateway and every process it started (run script and java).
+
+        GatewayStopError when a process of the tree survives: the launcher keeps it, so
+        another `stop()` tries again, and nothing says "stopped" while java still runs."""
         with self._lock:
             process, self._process = self._process, None
             log_stream, self._log_stream = self._log_stream, None
-        if process is not None:
-            self._platform.stop_process_tree(process, timeout_s)
-            logger.info("gateway stopped (pid %s, exit %s)", process.pid, process.returncode)
-        if log_stream is not None:
-            log_stream.close()
+        try:
+            if process is not None:
+                try:
+                    self._platform.stop_process_tree(process, timeout_s)
+                except ProcessTreeStopError as error:
+                    with self._lock:
+                        self._process = self._process or process
+                    logger.error("the gateway (pid %s) did not stop: %s", process.pid, error)
+                    raise GatewayStopError(
+                        f"The gateway did not stop: {error}. End those processes in Task "
+                        "Manager (or your system's process list), then try again.") from None
+                logger.info("gateway stopped (pid %s, exit %s)", process.pid, process.returncode)
+        finally:
+            if log_stream is not None:
+                log_stream.close()
 
     def restart(self) -> LaunchResult:
         """Stop (if ours runs) and start again, e.g. after listenPort changed."""

@@ -23,6 +23,10 @@ class UnsupportedOnPlatform(RuntimeError):
     """The platform has no way to do this (e.g. autostart on macOS); the message says so."""
 
 
+class ProcessTreeStopError(RuntimeError):
+    """A process tree could not be ended: some of its processes are still running."""
+
+
 class PlatformServices(abc.ABC):
     """Autostart, process flags, opening folders and URLs: the OS behind one interface."""
 
@@ -49,7 +53,9 @@ class PlatformServices(abc.ABC):
 
     @abc.abstractmethod
     def stop_process_tree(self, process: subprocess.Popen[bytes], timeout_s: float) -> None:
-        """Stop `process` and every process it started; wait up to `timeout_s` per step."""
+        """Stop `process` and every process it started; wait up to `timeout_s` per step.
+
+        Raises ProcessTreeStopError when a process of the tree is still alive at the end."""
 
     @abc.abstractmethod
     def open_folder(self, folder: Path) -> None:

@@ -1,4 +1,5 @@
-"""Windows: autostart via the per-user Run key, no console windows, tree stops with taskkill.
+"""Windows: autostart via the per-user Run key, no console windows, tree stops with taskkill
+checked by psutil.
 
 The registry module, `os.startfile` and the command runner are constructor arguments, so tests
 replace them with fakes (a fake `winreg`) and run these paths on any OS.
@@ -7,13 +8,23 @@ replace them with fakes (a fake `winreg`) and run these paths on any OS.
 from __future__ import annotations
 
 import contextlib
+import logging
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from veracity_connector.platform.base import AUTOSTART_ENTRY, PlatformServices
+from veracity_connector.platform.base import (
+    AUTOSTART_ENTRY,
+    PlatformServices,
+    ProcessTreeStopError,
+)
+
+if TYPE_CHECKING:
+    import psutil
+
+logger = logging.getLogger(__name__)
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 # Popen creation flags (winbase.h). Spelled out because `subprocess` only defines them on Windows.
@@ -62,17 +73,45 @@ class WindowsPlatform(PlatformServices):
         return {"creationflags": CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP}
 
     def stop_process_tree(self, process: subprocess.Popen[bytes], timeout_s: float) -> None:
-        """taskkill /T stops run.bat's cmd.exe *and* the java.exe it started."""
-        if process.poll() is not None:
+        """End run.bat's cmd.exe *and* the java.exe it started; raise ProcessTreeStopError when
+        any of them is still alive afterwards.
+
+        taskkill /T does it on Windows, but it can be missing, blocked by policy, or (under
+        wine) refuse /T, and it can say "success" for a tree it only partly ended: so the tree
+        is taken before anything is killed and checked after, and whatever survives taskkill
+        is ended with psutil, one process at a time.
+        """
+        tree = process_tree(process.pid)
+        if process.poll() is not None and not tree:
             return
-        self._run_command(["taskkill", "/PID", str(process.pid), "/T", "/F"],
-                          capture_output=True, check=False, timeout=timeout_s,
-                          creationflags=CREATE_NO_WINDOW)
+        taskkill_worked = self._taskkill(process.pid, timeout_s)
+        survivors = end_processes(tree, timeout_s, grace_s=2.0 if taskkill_worked else 0.0)
+        if process.poll() is None:  # psutil could not see it: Popen can still end it
+            with contextlib.suppress(OSError):
+                process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout_s)  # reap our own child (its handle, its exit code)
+        if survivors or process.poll() is None:
+            names = ", ".join(describe(member) for member in survivors) or f"pid {process.pid}"
+            raise ProcessTreeStopError(f"the gateway's processes are still running after "
+                                       f"{timeout_s:g} s: {names}")
+
+    def _taskkill(self, pid: int, timeout_s: float) -> bool:
+        """`taskkill /PID pid /T /F`; False (logged) when it failed or could not run."""
+        command = ["taskkill", "/PID", str(pid), "/T", "/F"]
         try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout_s)
+            result = self._run_command(command, capture_output=True, check=False,
+                                       timeout=timeout_s, creationflags=CREATE_NO_WINDOW)
+        except (OSError, subprocess.SubprocessError) as error:
+            logger.warning("taskkill could not run (%s); ending the gateway's processes one "
+                           "by one", error)
+            return False
+        if result.returncode != 0:
+            said = (result.stderr or result.stdout or b"").decode("utf-8", "replace").strip()
+            logger.warning("taskkill /T failed (exit %s: %s); ending the gateway's processes "
+                           "one by one", result.returncode, said or "no message")
+            return False
+        return True
 
     def open_folder(self, folder: Path) -> None:
         """Explorer shows the folder."""
@@ -85,3 +124,63 @@ class WindowsPlatform(PlatformServices):
     def gateway_run_script(self, gateway_folder: Path) -> list[str]:
         """run.bat must be called from the gateway folder with the relative conf path."""
         return [str(gateway_folder / "bin" / "run.bat"), r"root\conf.yaml"]
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The process `pid` and every process it started, as they are now ([] if it is gone).
+
+    A process whose parent exited keeps naming it as its parent, so descendants are followed
+    through the parent ids of every process (children of a living process and orphans alike);
+    a child must have started after its parent, so a recycled process id is never followed.
+    """
+    import psutil  # Windows-only dependency (client/pyproject.toml)
+
+    children: dict[int, list[psutil.Process]] = {}
+    started: dict[int, float] = {}
+    for candidate in psutil.process_iter(["ppid", "create_time"]):
+        ppid, create_time = candidate.info["ppid"], candidate.info["create_time"]
+        if ppid is None or create_time is None or candidate.pid == ppid:
+            continue
+        children.setdefault(ppid, []).append(candidate)
+        started[candidate.pid] = create_time
+    tree: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        started[pid] = root.create_time()
+        tree.append(root)
+    queue = [pid]
+    while queue:
+        parent = queue.pop()
+        for child in children.get(parent, []):
+            if parent in started and started[child.pid] < started[parent]:
+                continue  # the parent's id was recycled after this process started
+            if child not in tree:
+                tree.append(child)
+                queue.append(child.pid)
+    return tree
+
+
+def end_processes(tree: list[psutil.Process], timeout_s: float,
+                  grace_s: float = 0.0) -> list[psutil.Process]:
+    """Give `tree` `grace_s` to end, kill what remains, wait up to `timeout_s`: the processes
+    still alive then."""
+    import psutil
+
+    alive = tree
+    if grace_s > 0:
+        _gone, alive = psutil.wait_procs(tree, timeout=min(timeout_s, grace_s))
+    for member in alive:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    _gone, alive = psutil.wait_procs(alive, timeout=timeout_s)
+    return alive
+
+
+def describe(process: psutil.Process) -> str:
+    """`java.exe (pid 4242)`, or just the pid when the name cannot be read."""
+    import psutil
+
+    try:
+        return f"{process.name()} (pid {process.pid})"
+    except psutil.Error:
+        return f"pid {process.pid}"

@@ -7,6 +7,7 @@ for updates) runs on one worker thread, in order, so two clicks never race each 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from veracity_connector.launcher import (
     ConfFollower,
     GatewayConfError,
     GatewayLauncher,
+    GatewayStopError,
     LaunchError,
     ListenSettings,
     PortTakenError,
@@ -362,7 +364,10 @@ class TrayController:
         self.stop_event.set()
         launcher = self._launcher
         if launcher is not None:
-            launcher.stop()  # a gateway we started has no window: do not leave it behind
+            # A gateway we started has no window: do not leave it behind. If some of it
+            # survives, the launcher has logged which processes; quitting goes on regardless.
+            with contextlib.suppress(GatewayStopError):
+                launcher.stop()
         self.slot.stop()
         self._work.shutdown(wait=False, cancel_futures=True)
         self.dialogs.stop()
