@@ -35,9 +35,11 @@ def describe_status(settings: Settings, folders: Folders, recorded: RecordedStat
     except CredentialError as error:
         paired = False
         key_problem = str(error)
-    running = owner is not None and recorded is not None and recorded.engine_running
-    # Fresh-looking, yet nobody holds the lock: the engine's process was killed or crashed.
-    died = owner is None and recorded is not None and recorded.engine_running
+    # The instance lock says whether the process lives (the file's age would mislead after a
+    # wall-clock jump); the file whether its engine still runs in it.
+    running = owner is not None and recorded is not None and not recorded.marked_stopped
+    # Not marked stopped, yet nobody holds the lock: the process was killed or crashed.
+    died = owner is None and recorded is not None and not recorded.marked_stopped
     last = recorded.status if recorded is not None else {}
     if running:
         state, message, next_step = last["state"], last["message"], last["next_step"]

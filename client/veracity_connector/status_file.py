@@ -33,11 +33,12 @@ class RecordedStatus:
     status: dict[str, Any]
     pid: int
     age_s: float
+    marked_stopped: bool = False  # the engine ended cleanly and said so
 
     @property
     def engine_running(self) -> bool:
         """True if the engine refreshed the file recently."""
-        return self.age_s < STALE_AFTER_S
+        return not self.marked_stopped and self.age_s < STALE_AFTER_S
 
 
 class StatusFile:
@@ -82,7 +83,9 @@ def read_status(data_dir: Path) -> RecordedStatus | None:
     path = data_dir / STATUS_FILE_NAME
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
+        written_at = float(record["written_at"])
         return RecordedStatus(status=dict(record["status"]), pid=int(record["pid"]),
-                              age_s=max(0.0, time.time() - float(record["written_at"])))
+                              age_s=max(0.0, time.time() - written_at),
+                              marked_stopped=written_at == 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None

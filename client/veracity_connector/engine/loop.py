@@ -28,7 +28,7 @@ from veracity_connector.engine.outcome import (
     person_facing_status,
 )
 from veracity_connector.engine.session import GatewaySession
-from veracity_connector.engine.timetable import KEY_POLL_INTERVAL_S, Timetable
+from veracity_connector.engine.timetable import KEY_POLL_INTERVAL_S, GapDetector, Timetable
 from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.gateway.pacing import PacerStopped
 from veracity_connector.outbox import Outbox, OutboxLimits
@@ -57,11 +57,16 @@ class Engine:
 
     def __init__(self, settings: Settings, folders: Folders, *,
                  credentials: CredentialStore | None = None,
-                 clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] | None = None,
                  write_status_file: bool = True) -> None:
+        """`clock` schedules (monotonic); gaps are measured against `wall_clock` (default:
+        `time.time` with the default clock, else `clock` itself: a test's one fake clock)."""
         self.settings = settings
         self.folders = folders
         self._clock = clock
+        self._gaps = GapDetector(clock, wall_clock or (
+            time.time if clock is time.monotonic else clock))
         self._stop_event = threading.Event()
         self._wake_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -190,8 +195,13 @@ class Engine:
                     # "syncing" between two failures, which would notify the person each time.
                     self._unexpected_error = True
                     self.holder.set_state(ConnectorState.ERROR, *UNEXPECTED_ERROR_TEXT)
-                self._wake_event.wait(max(0.0, min(delay, MAX_IDLE_S)))
+                wait_s = max(0.0, min(delay, MAX_IDLE_S))
+                self._gaps.check()
+                self._wake_event.wait(wait_s)
                 self._wake_event.clear()
+                # A wait far longer than asked: the machine was suspended (Windows' monotonic
+                # clock runs on through sleep, so the wall clock cannot tell).
+                self._after_gap(self._gaps.check(expected_s=wait_s))
         finally:
             if self._status_file is not None:
                 self._status_file.mark_stopped(self.holder.status)
@@ -244,7 +254,15 @@ class Engine:
 
     # --- one step -------------------------------------------------------------------------
 
+    def _after_gap(self, gap_s: float | None) -> None:
+        if gap_s is None:
+            return
+        logger.warning("the clock jumped by %+.0f s or the computer slept: checking the gateway "
+                       "and Veracity now", gap_s)
+        self.timetable.recheck_now(self._clock())
+
     def _step(self) -> None:
+        self._after_gap(self._gaps.check())  # a wall-clock jump, or a sleep on Linux/macOS
         timetable = self.timetable
         now = self._clock()
         if now >= timetable.next_tickle:

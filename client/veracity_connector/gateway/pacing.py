@@ -14,12 +14,19 @@ caller in a penalty box for 10-15 minutes, so the pacer stays well inside them:
   folder) and re-read before each rate-limited call, so that several processes on the machine
   (the tray, `sync --once`, `doctor`) do not add up to a 429 on those endpoints (the global
   10/s is kept per process only: each process stays at 8/s and these calls are short bursts);
+  each read-reserve-write runs under a file lock (`pacing.json.lock`, `filelock`), so two
+  processes never both take the same slot;
+* times are kept on the monotonic clock, so a wall-clock jump neither stalls nor bunches the
+  requests; the file holds wall-clock times (processes do not share a monotonic origin
+  everywhere) and when it was written, so a wall clock set back after the writing moves the
+  saved times back with it instead of stalling the gateway for hours;
 * after a 429 nothing is sent for a back-off period that doubles up to a cap, and resets after
   a request succeeds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,13 +34,16 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import filelock
 
 logger = logging.getLogger(__name__)
 
 GLOBAL_LIMIT_PER_S = 10
+STATE_LOCK_TIMEOUT_S = 5.0  # another process holds the file this long only if it hangs
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,16 @@ class Pacer:
                  global_per_s: float = GLOBAL_LIMIT_PER_S * 0.8,
                  margin_factor: float = 1.1, margin_s: float = 0.3,
                  backoff_initial_s: float = 60.0, backoff_max_s: float = 900.0,
-                 clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] | None = None,
                  stop_event: threading.Event | None = None) -> None:
+        """`clock` paces (monotonic); `wall_clock` dates the shared file (default: `time.time`
+        with the default clock, else `clock` itself, so a test's one fake clock moves both)."""
         self._lock = threading.Lock()
         self._state_path = state_path
+        self._file_lock = filelock.FileLock(
+            state_path.with_name(state_path.name + ".lock"), timeout=STATE_LOCK_TIMEOUT_S,
+            preserve_lock_file=True) if state_path is not None else None
         self._limits = limits
         self._global_spacing_s = 1.0 / global_per_s
         self._margin_factor = margin_factor
@@ -78,6 +94,7 @@ class Pacer:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._clock = clock
+        self._wall_clock = wall_clock or (time.time if clock is time.monotonic else clock)
         self._stop_event = stop_event or threading.Event()
         self._next_global = 0.0
         self._next_by_endpoint: dict[str, float] = {}
@@ -99,14 +116,14 @@ class Pacer:
     def reserve(self, path: str) -> float:
         """Reserve the next slot for `path`; return the clock time at which it may be sent."""
         limit = self.limit_for(path)
-        with self._lock:
+        with self._lock, self._shared_file(limit is not None):
             if limit is not None:
                 # Another process (the tray, `sync --once`, `doctor`) may have used it meanwhile.
                 self._merge_saved_locked()
             now = self._clock()
             slot = max(now, self._next_global, self._blocked_until)
             if limit is not None:
-                slot = max(slot, self._next_by_endpoint.get(limit.name, 0.0))
+                slot = max(slot, self._next_by_endpoint.get(limit.name, float("-inf")))
                 self._next_by_endpoint[limit.name] = slot + self.spacing_for(limit)
             self._next_global = slot + self._global_spacing_s
             if limit is not None:
@@ -135,12 +152,15 @@ class Pacer:
         answer keeps the spacing at the gateway whatever the latency.
         """
         limit = self.limit_for(path)
-        with self._lock:
+        with self._lock, self._shared_file(limit is not None):
+            if limit is not None:
+                self._merge_saved_locked()
             now = self._clock()
             self._next_global = max(self._next_global, now + self._global_spacing_s)
             if limit is not None:
                 self._next_by_endpoint[limit.name] = max(
-                    self._next_by_endpoint.get(limit.name, 0.0), now + self.spacing_for(limit))
+                    self._next_by_endpoint.get(limit.name, float("-inf")),
+                    now + self.spacing_for(limit))
                 self._save_locked()
 
     def seconds_until_free(self) -> float:
@@ -150,7 +170,8 @@ class Pacer:
 
     def rate_limited(self, retry_after_s: float | None = None) -> float:
         """Record a 429: block every request for the back-off period; returns its length."""
-        with self._lock:
+        with self._lock, self._shared_file(True):
+            self._merge_saved_locked()
             backoff = max(self._next_backoff_s, retry_after_s or 0.0)
             self._blocked_until = max(self._blocked_until, self._clock() + backoff)
             self._next_backoff_s = min(self._next_backoff_s * 2, self._backoff_max_s)
@@ -165,6 +186,27 @@ class Pacer:
             self._next_backoff_s = self._backoff_initial_s
 
     # --- persistence: best effort, a broken file only costs one conservative wait -------------
+
+    @contextlib.contextmanager
+    def _shared_file(self, needed: bool) -> Iterator[None]:
+        """Hold the state file's lock (between processes) for one read-change-write."""
+        if not needed or self._file_lock is None:
+            yield
+            return
+        try:
+            self._file_lock.acquire()
+        except (filelock.Timeout, OSError) as error:
+            # Pacing must not stop because another process hangs on the file: go on with
+            # what this process knows (its own spacing still holds).
+            logger.warning("the pacing file's lock is unavailable (%s); pacing by this "
+                           "process's own reservations", error)
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._file_lock.release()
+
 
     def _load(self) -> None:
         if self._state_path is None or not self._state_path.exists():
@@ -193,15 +235,28 @@ class Pacer:
             return None
         try:
             data = json.loads(self._state_path.read_text(encoding="utf-8"))
-            return ({str(k): float(v) for k, v in data["next"].items()},
-                    float(data.get("blocked_until", 0.0)))
+            saved_next = {str(k): float(v) for k, v in data["next"].items()}
+            saved_blocked = float(data.get("blocked_until", 0.0))
+            written_at = float(data.get("written_at", 0.0))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+        # Wall-clock times to this process's clock. A file written "in the future" was written
+        # before the wall clock was set back: its times move back with it. Nothing waits longer
+        # than the longest back-off, whatever the file says.
+        now, wall = self._clock(), self._wall_clock()
+        shift = (now - wall) + min(0.0, wall - written_at)
+        latest = now + self._backoff_max_s
+        next_by_endpoint = {name: min(moment + shift, latest)
+                            for name, moment in saved_next.items()}
+        return next_by_endpoint, min(saved_blocked + shift, latest)
 
     def _save_locked(self) -> None:
         if self._state_path is None:
             return
-        data = {"next": self._next_by_endpoint, "blocked_until": self._blocked_until}
+        wall = self._wall_clock()
+        offset = wall - self._clock()
+        data = {"next": {name: moment + offset for name, moment in self._next_by_endpoint.items()},
+                "blocked_until": self._blocked_until + offset, "written_at": wall}
         try:
             self._state_path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self._state_path.parent, prefix=".pacing")
