@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# openssl makes the development TLS certificate for the Veracity service (compose `certs`).
+# openssl makes the development TLS certificate for nginx (compose `certs`).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends openssl \
     && rm -rf /var/lib/apt/lists/*
@@ -18,6 +18,8 @@ COPY contract contract
 COPY server server
 COPY client client
 COPY simulator simulator
+# nginx's config template and its renderer (the compose `nginx-config` service).
+COPY deploy deploy
 # The server's, the simulator's and the headless connector's distributions, each on its own.
 RUN pip install -c constraints.txt ./contract ./server ./simulator ./client
 

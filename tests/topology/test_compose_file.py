@@ -37,7 +37,7 @@ def _commands_of_our_programs() -> list[list[str]]:
             script = command[0]
             for match in re.finditer(rf"\b({'|'.join(OUR_SCRIPTS)})\b([^;|&<>]*)", script):
                 found.append([match.group(1), *match.group(2).split()])
-        else:
+        elif command[0] in OUR_SCRIPTS:
             found.append(list(command))
     return found
 
@@ -66,7 +66,9 @@ def test_every_subcommand_and_option_the_compose_file_uses_is_accepted(
         arguments = [a for a in arguments if a not in {"--certfile", "--keyfile"}
                      and not a.startswith("/certs/")]
         invocation = [sys.executable, "-m", "gunicorn", "--check-config", *arguments]
+        # Development mode: production's Redis and PostgreSQL are not needed to load the app.
         env = {"VERACITY_SECRET_KEY": "x" * 40, "PATH": "/usr/bin:/bin",
+               "VERACITY_ENV": "development",
                "DATABASE_URL": f"sqlite:///{tmp_path / 'check.sqlite'}"}
     else:
         module = {"veracity-server": "veracity_server.cli", "ibkr-connector": "veracity_connector",
@@ -94,9 +96,43 @@ def test_the_image_installs_each_part_compose_runs_from_its_own_folder() -> None
     dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     install = re.search(r"^RUN pip install -c constraints.txt (.+)$", dockerfile, re.MULTILINE)
     assert install, "the image must install the versions CI tested (-c constraints.txt)"
+    # nginx-config renders deploy/nginx/veracity.conf.template inside the image.
+    assert re.search(r"^COPY deploy deploy$", dockerfile, re.MULTILINE)
     for part in ("contract", "server", "simulator", "client"):
         assert (REPO_ROOT / part / "pyproject.toml").is_file(), part
         assert re.search(rf"^COPY {part} {part}$", dockerfile, re.MULTILINE), part
         assert f"./{part}" in install.group(1).split(), part
     # The release pipeline builds Windows installers: it has no place in the server's image.
     assert "release" not in install.group(1)
+
+
+def test_only_nginx_publishes_a_port_and_only_on_loopback() -> None:
+    services = load_compose()["services"]
+    published = {name: definition["ports"] for name, definition in services.items()
+                 if definition.get("ports")}
+    assert list(published) == ["nginx"]
+    assert all(str(port).startswith("127.0.0.1:") for port in published["nginx"])
+
+
+def test_gunicorn_postgres_and_redis_sit_on_the_internal_network_only() -> None:
+    compose = load_compose()
+    assert compose["networks"]["internal"]["internal"] is True  # no route out
+    services = compose["services"]
+    instances = [name for name, definition in services.items()
+                 if definition.get("command", [None])[0] == "gunicorn"]
+    assert len(instances) >= 2
+    for name in (*instances, "postgres", "redis"):
+        assert services[name]["networks"] == ["internal"], name
+        assert services[name]["restart"] == "unless-stopped", name
+        assert "healthcheck" in services[name], name
+    assert "internal" in services["nginx"]["networks"]
+    # nginx balances exactly the gunicorn instances compose runs.
+    command = services["nginx-config"]["command"]
+    upstreams = [command[index + 1] for index, word in enumerate(command) if word == "--upstream"]
+    assert sorted(upstreams) == sorted(f"{name}:8000" for name in instances)
+    for name in instances:
+        environment = services[name]["environment"]
+        assert environment["VERACITY_BIND"] == "0.0.0.0:8000"
+        assert environment["VERACITY_TRUSTED_PROXIES"] == "1"  # nginx, the one proxy in front
+        assert environment["REDIS_URL"].startswith("redis://")  # limits shared
+        assert int(environment["WEB_CONCURRENCY"]) >= 2
