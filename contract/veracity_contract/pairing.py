@@ -9,6 +9,9 @@ from pydantic import BaseModel, StringConstraints
 from veracity_contract.fields import NonEmptyText, StrictModel
 
 PairingTokenText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Chosen by the connector once per pairing attempt (a UUID, or any 16-128 URL-safe characters).
+IdempotencyKey = Annotated[str, StringConstraints(min_length=16, max_length=128,
+                                                  pattern=r"^[A-Za-z0-9_\-]+$")]
 GatewayState = Literal["ok", "unauthenticated", "competing", "unreachable", "error"]
 
 
@@ -21,10 +24,16 @@ class Device(StrictModel):
 
 
 class ExchangeRequest(StrictModel):
-    """A one-time token and the device that redeems it."""
+    """A one-time token, the device that redeems it, and the attempt's idempotency key.
+
+    Sending the same token with the same `idempotency_key` again while the token is valid (the
+    first answer was lost) answers the same connector with a new key; the earlier key stops
+    working, so a lost answer never leaves a second connector or a second working key.
+    """
 
     token: PairingTokenText
     device: Device
+    idempotency_key: IdempotencyKey | None = None
 
 
 class ExchangeAnswer(BaseModel):
@@ -34,6 +43,9 @@ class ExchangeAnswer(BaseModel):
     connector_key: str
     heartbeat_interval_s: int
     snapshot_interval_s: int
+    # Opaque and stable per Veracity user (not the e-mail): tells a connector whether a new
+    # pairing is the same account as before, so snapshots kept for it may be delivered.
+    account_id: str
 
 
 class PairingTokenAnswer(BaseModel):
@@ -51,6 +63,15 @@ class GatewayReport(BaseModel):
     port: int | None
 
 
+class SnapshotRefusal(BaseModel):
+    """The last snapshot Veracity refused from a connector, and why."""
+
+    at: str
+    status: int
+    code: str
+    message: str
+
+
 class ConnectorInfo(BaseModel):
     """A paired connector as the profile shows it."""
 
@@ -66,6 +87,7 @@ class ConnectorInfo(BaseModel):
     uptime_s: int | None
     status: Literal["online", "stale", "revoked"]
     gateway: GatewayReport | None
+    last_refusal: SnapshotRefusal | None
 
 
 class ConnectorList(BaseModel):

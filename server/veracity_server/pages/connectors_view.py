@@ -140,6 +140,19 @@ def connector_view(connector: dict[str, Any], now: datetime) -> dict[str, Any]:
         "gateway_login_url": login_url,
         "gateway_tone": tone,
         "topics": topics_for(connector, gateway["state"], now),
+        "last_refusal": refusal_words(connector.get("last_refusal"), now),
+    }
+
+
+def refusal_words(refusal: dict[str, Any] | None, now: datetime) -> dict[str, str] | None:
+    """The last snapshot Veracity refused from this connector, in words (None if none)."""
+    if not refusal:
+        return None
+    return {
+        "sentence": f"{refusal.get('message') or 'Refused.'} "
+                    f"({refusal.get('code')}, HTTP {refusal.get('status')})",
+        "ago": time_ago(refusal.get("at"), now),
+        "iso": iso(refusal.get("at")),
     }
 
 

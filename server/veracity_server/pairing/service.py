@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from veracity_server.columns import iso_utc, utc_now
 from veracity_server.credentials import new_connector_key, new_pairing_token, secret_hash
 from veracity_server.errors import NotFound, TokenExpired, TokenInvalid, TokenUsed
-from veracity_server.models import Connector, PairingToken
+from veracity_server.models import Connector, PairingToken, User
 
 # A connector is "online" while its last heartbeat is younger than this many intervals: one
 # missed beat (network hiccup, sleep) must not flap the status.
@@ -30,32 +31,81 @@ def issue_pairing_token(session: Session, user_id: int, ttl_s: int) -> tuple[str
     return token, expires_at
 
 
+@dataclass(frozen=True)
+class Exchanged:
+    """A successful exchange: the connector, its key (shown once) and the account's public id."""
+
+    connector: Connector
+    key: str
+    account_id: str
+
+
 def consume_pairing_token(session: Session, token: str, hostname: str, platform: str,
-                          connector_version: str) -> tuple[Connector, str]:
+                          connector_version: str,
+                          idempotency_key: str | None = None) -> Exchanged:
     """Exchange `token` for a new connector and its key; exactly one caller can ever win.
 
     One conditional UPDATE decides the winner (the database serializes it); losers look the
-    row up afterwards only to say why they lost.
+    row up afterwards only to say why they lost. A loser that repeats the winner's
+    `idempotency_key` within the token's lifetime is the winner whose answer was lost: it gets
+    the same connector with a new key (`_repeat_exchange`).
     """
     token_hash = secret_hash(token)
+    attempt_hash = secret_hash(idempotency_key) if idempotency_key else None
     now = utc_now()
+    connector_id = str(uuid.uuid4())
     won = session.execute(
         update(PairingToken)
         .where(PairingToken.token_hash == token_hash, PairingToken.used_at.is_(None),
                PairingToken.expires_at > now)
-        .values(used_at=now)
+        .values(used_at=now, idempotency_key_hash=attempt_hash, connector_id=connector_id)
         .returning(PairingToken.user_id)
     ).first()
     if won is None:
         session.rollback()
+        if attempt_hash is not None:
+            repeated = _repeat_exchange(session, token_hash, attempt_hash, now)
+            if repeated is not None:
+                return repeated
         raise _why_token_failed(session, token_hash, now)
     key = new_connector_key()
-    connector = Connector(id=str(uuid.uuid4()), user_id=won.user_id, key_hash=secret_hash(key),
+    # Inserted in the token's transaction: the token is never spent without its connector.
+    connector = Connector(id=connector_id, user_id=won.user_id, key_hash=secret_hash(key),
                           hostname=hostname, platform=platform,
                           connector_version=connector_version, created_at=now)
     session.add(connector)
     session.commit()
-    return connector, key
+    return Exchanged(connector, key, _account_id(session, won.user_id))
+
+
+def _repeat_exchange(session: Session, token_hash: str, attempt_hash: str,
+                     now: datetime) -> Exchanged | None:
+    """The same connector with a NEW key for a repeated attempt, or None if it does not qualify.
+
+    The earlier key is replaced in the same UPDATE, so however many answers were lost, one key
+    works. Only while the token is within its lifetime and the connector is not revoked.
+    """
+    spent_by_attempt = select(PairingToken.connector_id).where(
+        PairingToken.token_hash == token_hash, PairingToken.used_at.is_not(None),
+        PairingToken.idempotency_key_hash == attempt_hash,
+        PairingToken.expires_at > now).scalar_subquery()
+    key = new_connector_key()
+    renewed = session.execute(
+        update(Connector)
+        .where(Connector.id == spent_by_attempt, Connector.revoked_at.is_(None))
+        .values(key_hash=secret_hash(key))
+        .returning(Connector.id)
+    ).first()
+    if renewed is None:
+        session.rollback()
+        return None
+    session.commit()
+    connector = session.get_one(Connector, renewed.id)
+    return Exchanged(connector, key, _account_id(session, connector.user_id))
+
+
+def _account_id(session: Session, user_id: int) -> str:
+    return session.scalars(select(User.public_id).where(User.id == user_id)).one()
 
 
 def _why_token_failed(session: Session, token_hash: str, now: datetime) -> Exception:
@@ -122,6 +172,12 @@ def describe_connector(connector: Connector, now: datetime,
         "uptime_s": connector.uptime_s,
         "status": connector_status(connector, now, heartbeat_interval_s),
         "gateway": gateway,
+        "last_refusal": None if connector.last_refusal_at is None else {
+            "at": iso_utc(connector.last_refusal_at),
+            "status": connector.last_refusal_status,
+            "code": connector.last_refusal_code,
+            "message": connector.last_refusal_message,
+        },
     }
 
 

@@ -41,12 +41,13 @@ def exchange_token() -> ResponseReturnValue:
     settings = current_settings()
     enforce_rate_limit("exchange", settings.exchange_rate_limit)
     body = parse_body(ExchangeRequest)
-    connector, key = service.consume_pairing_token(
+    exchanged = service.consume_pairing_token(
         get_session(), body.token, body.device.hostname, body.device.platform,
-        body.device.connector_version)
-    return jsonify(connector_id=connector.id, connector_key=key,
+        body.device.connector_version, body.idempotency_key)
+    return jsonify(connector_id=exchanged.connector.id, connector_key=exchanged.key,
                    heartbeat_interval_s=settings.heartbeat_interval_s,
-                   snapshot_interval_s=settings.snapshot_interval_s), 201
+                   snapshot_interval_s=settings.snapshot_interval_s,
+                   account_id=exchanged.account_id), 201
 
 
 @blueprint.get("/api/v1/profile/ibkr/connectors")
@@ -79,6 +80,9 @@ declare_operations(blueprint, [
                          403: CSRF_FAILED}),
     Operation("POST", "/api/v1/connector/exchange", "Exchange a pairing token for a key",
               tag="connector", request_model=ExchangeRequest,
+              description="Idempotent by idempotency_key while the token is valid: a repeat "
+                          "answers the same connector with a new key (the earlier one stops "
+                          "working).",
               responses={201: Response("Paired", ExchangeAnswer),
                          400: error_response("Malformed body"),
                          401: error_response("token_invalid, token_expired or token_used"),
