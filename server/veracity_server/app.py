@@ -23,6 +23,7 @@ from veracity_server.db import init_database
 from veracity_server.errors import register_error_handlers
 from veracity_server.limits import init_limiter
 from veracity_server.openapi import Operation, Response, build_document, register_operations
+from veracity_server.response_headers import init_response_headers
 from veracity_server.sessions import LoopbackAwareSessionInterface
 from veracity_server.settings import ENVIRONMENT_VARIABLES, SETTINGS_KEY, load_settings
 
@@ -66,15 +67,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = LoopbackAwareSessionInterface(settings.cookie_secure)
-    if settings.proxy_count:
+    proxies = settings.proxies_in_front
+    if proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
-            x_host=settings.proxy_count)
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     logging.getLogger("server").setLevel(logging.INFO)
 
     init_database(app, settings.database_url, settings.database_timeout_s)
     init_limiter(app, settings)
     register_error_handlers(app)
+    init_response_headers(app)
     app.register_blueprint(health.blueprint)
     for dotted in BLUEPRINTS:
         module_name, attribute = dotted.split(":")

@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BeforeValidator,
@@ -120,6 +121,23 @@ def _text(value: Any) -> str | None:
 Text = Annotated[str | None, BeforeValidator(_text)]
 
 
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`parse`, except that unset stays None (the setting's absence means something)."""
+    return lambda value: None if _text(value) is None else parse(value)
+
+
+def _public_url(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"must be an http(s) address like https://veracity.example.com, "
+                         f"got {value!r}")
+    return text.rstrip("/")
+
+
 def _variable(name: str, default: Any, description: str, *,
               extra: JsonDict | None = None) -> Any:
     """A field read from the variable `name` (one line per setting keeps the model readable)."""
@@ -167,9 +185,24 @@ class Settings(BaseSettings):
     cookie_secure: Annotated[str, BeforeValidator(_choice(COOKIE_SECURE_CHOICES))] = _variable(
         "VERACITY_COOKIE_SECURE", "auto", "Secure session cookie: auto, true or false")
     session_lifetime_s: Annotated[int, BeforeValidator(_whole(60))] = _variable(
-        "VERACITY_SESSION_LIFETIME_S", 14 * 24 * 3600, "session cookie lifetime (seconds)")
+        "VERACITY_SESSION_LIFETIME_S", 14 * 24 * 3600,
+        "absolute session lifetime from login (seconds)")
+    session_idle_s: Annotated[int, BeforeValidator(_whole(60))] = _variable(
+        "VERACITY_SESSION_IDLE_S", 24 * 3600,
+        "a session unused this long ends (seconds)")
+    public_url: Annotated[str | None, BeforeValidator(_public_url)] = _variable(
+        "VERACITY_PUBLIC_URL", None,
+        "the address users and connectors reach Veracity at (https:// in production); "
+        "absolute links are built from it, never from the request's Host header")
+    pairing_tokens_per_user: Annotated[int, BeforeValidator(_whole(1, 100))] = _variable(
+        "VERACITY_PAIRING_TOKENS_PER_USER", 3,
+        "valid (unused, unexpired) pairing tokens a user may hold; a new one retires the oldest")
+    trusted_proxies: Annotated[int | None, BeforeValidator(_optional(_whole(0, 10)))] = \
+        _variable("VERACITY_TRUSTED_PROXIES", None,
+                  "reverse proxies in front whose X-Forwarded-For/Proto/Host are trusted "
+                  "(required in production; 1 for the nginx of docs/deploy.md)")
     proxy_count: Annotated[int, BeforeValidator(_whole(0, 10))] = _variable(
-        "VERACITY_PROXY_COUNT", 0, "trusted reverse proxies in front")
+        "VERACITY_PROXY_COUNT", 0, "the earlier name of VERACITY_TRUSTED_PROXIES")
     latest_connector_version: Text = _variable(
         "VERACITY_LATEST_CONNECTOR_VERSION", None,
         "latest_version in heartbeat answers when no release is configured")
@@ -184,6 +217,10 @@ class Settings(BaseSettings):
     downloads_meta_path: Text = _variable(
         DOWNLOADS_PREFIX + "META_PATH", None,
         "release metadata JSON, a path or s3://bucket/key (highest precedence)")
+    downloads_dir: Text = _variable(
+        DOWNLOADS_PREFIX + "DOWNLOAD_DIR", None,
+        "the folder a meta JSON's local 'file' and 'feed' must resolve inside (default: the "
+        "meta file's own folder)")
     downloads_presign_ttl_s: Annotated[int, BeforeValidator(_whole(1, MAX_PRESIGN_TTL_S))] = \
         _variable(DOWNLOADS_PREFIX + "PRESIGN_TTL_S", 900, "presigned URL lifetime (seconds)")
     downloads_refresh_s: Annotated[float, BeforeValidator(_seconds(0, 86400))] = _variable(
@@ -251,6 +288,11 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         """True in the development environment (generated secret key, relaxed cookies)."""
         return self.environment == "development"
+
+    @property
+    def proxies_in_front(self) -> int:
+        """How many reverse proxies' forwarded headers to trust (ProxyFix)."""
+        return self.trusted_proxies if self.trusted_proxies is not None else self.proxy_count
 
     def release_variables(self) -> dict[str, str]:
         """The IBKR_CONNECTOR_WINDOWS_* release description that is set, by variable name."""
@@ -333,16 +375,43 @@ def load_settings(environ: Mapping[str, str], default_instance_path: Path) -> Se
         settings = Settings(**values)
     except ValidationError as error:
         problems.extend(_describe(error))
-    if settings is not None and not settings.secret_key and not settings.is_development:
-        problems.append("VERACITY_SECRET_KEY: required in production (or "
-                        "VERACITY_SECRET_KEY_FILE); set VERACITY_ENV=development to have one "
-                        "generated in the instance folder")
+    if settings is not None and not settings.is_development:
+        problems.extend(production_problems(settings))
     if problems or settings is None:
         raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
     return settings.model_copy(update={
         "secret_key": settings.secret_key or _development_secret_key(settings.instance_path),
         "database_url": settings.database_url or
         f"sqlite:///{settings.instance_path / 'veracity.sqlite3'}"})
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What production mode (VERACITY_ENV=production, the default) requires and is missing.
+
+    Each is a way a real deployment goes quietly wrong: sessions signed with a guessable key,
+    links built from whatever Host a client sends, every client keyed on nginx's address,
+    rate limits per process, and SQLite's one writer behind several instances.
+    """
+    problems = []
+    if not settings.secret_key:
+        problems.append("VERACITY_SECRET_KEY: required in production (or "
+                        "VERACITY_SECRET_KEY_FILE); set VERACITY_ENV=development to have one "
+                        "generated in the instance folder")
+    if not settings.public_url or not settings.public_url.startswith("https://"):
+        problems.append("VERACITY_PUBLIC_URL: required in production: the https:// address "
+                        "users and connectors reach Veracity at"
+                        + (f", got {settings.public_url!r}" if settings.public_url else ""))
+    if settings.proxies_in_front < 1:
+        problems.append("VERACITY_TRUSTED_PROXIES: required in production: how many reverse "
+                        "proxies stand in front of gunicorn (1 for nginx, docs/deploy.md); "
+                        "without it every client looks like the proxy to the rate limits")
+    if not settings.redis_url:
+        problems.append("REDIS_URL: required in production (or REDIS_URL_FILE): rate limits "
+                        "must be shared by every worker and instance")
+    if not settings.database_url or settings.database_url.startswith("sqlite:"):
+        problems.append("DATABASE_URL: required in production (or DATABASE_URL_FILE): a "
+                        "postgresql+psycopg:// database; SQLite is for development and tests")
+    return problems
 
 
 def _describe(error: ValidationError) -> list[str]:

@@ -13,7 +13,9 @@ KEY = "k" * 40
 
 
 def _load(tmp_path: Path, **environ: str):
-    return load_settings(environ, tmp_path / "instance")
+    # Development unless the test says otherwise: production needs a whole deployment
+    # (tests/server/test_production_mode.py).
+    return load_settings({"VERACITY_ENV": "development", **environ}, tmp_path / "instance")
 
 
 def test_defaults_the_connector_relies_on(tmp_path: Path) -> None:
@@ -37,14 +39,14 @@ def test_defaults_the_connector_relies_on(tmp_path: Path) -> None:
     ("VERACITY_SECRET_KEY", "short"),
 ])
 def test_a_bad_value_fails_naming_the_variable(tmp_path: Path, variable: str, value: str) -> None:
-    environ = {"VERACITY_SECRET_KEY": KEY, variable: value}
+    environ = {"VERACITY_ENV": "development", "VERACITY_SECRET_KEY": KEY, variable: value}
     with pytest.raises(SettingsError, match=variable):
         load_settings(environ, tmp_path)
 
 
 def test_production_requires_a_secret_key(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="VERACITY_SECRET_KEY"):
-        _load(tmp_path)
+        _load(tmp_path, VERACITY_ENV="production")
 
 
 def test_secret_key_from_a_file(tmp_path: Path) -> None:
@@ -58,8 +60,8 @@ def test_secret_key_from_a_file(tmp_path: Path) -> None:
 
 
 def test_development_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
-    first = _load(tmp_path, VERACITY_ENV="development").secret_key
-    second = _load(tmp_path, VERACITY_ENV="development").secret_key
+    first = _load(tmp_path).secret_key
+    second = _load(tmp_path).secret_key
     assert first == second and len(first) >= 32
     key_file = tmp_path / "instance" / "secret_key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -54,7 +54,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-the-settings-check"
 TEST_SETTINGS: dict[str, Any] = {
     "TESTING": True,
-    "VERACITY_ENV": "production",
+    "VERACITY_ENV": "development",
     "VERACITY_SECRET_KEY": TEST_SECRET_KEY,
     "VERACITY_SECRET_KEY_FILE": None,
     "VERACITY_LOGIN_RATE_LIMIT": "600 per minute",
@@ -326,7 +326,7 @@ def start_live_server(tmp_path: Path, port: int | None = None, database_url: str
     """Run the server under gunicorn on loopback for the `with` block (see module docstring)."""
     url = database_url or f"sqlite:///{tmp_path / 'live-server.sqlite3'}"
     _migrate(url)
-    settings = {"VERACITY_ENV": "production", "VERACITY_SECRET_KEY": TEST_SECRET_KEY,
+    settings = {"VERACITY_ENV": "development", "VERACITY_SECRET_KEY": TEST_SECRET_KEY,
                 "VERACITY_INSTANCE_PATH": str(tmp_path / "instance"),
                 "VERACITY_LOGIN_RATE_LIMIT": "600 per minute",
                 "VERACITY_EXCHANGE_RATE_LIMIT": "600 per minute", **(env or {})}

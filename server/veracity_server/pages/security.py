@@ -28,14 +28,12 @@ CONTENT_SECURITY_POLICY = "; ".join([
 DEFAULT_AFTER_LOGIN = "/profile/ibkr"
 
 
-def add_security_headers(response: Response, *, private: bool) -> Response:
-    """Set CSP and friends; `private` pages (the user's data) are never cached."""
+def add_security_headers(response: Response) -> Response:
+    """Set the pages' CSP and friends (no-store is the app-wide rule: response_headers.py)."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
-    if private:
-        response.headers["Cache-Control"] = "no-store"
     return response
 
 

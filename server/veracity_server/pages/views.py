@@ -50,7 +50,7 @@ def read_settings(state: BlueprintSetupState) -> None:
 @blueprint.after_request
 def security_headers(response: Response) -> Response:
     """CSP and friends on every page, fragment and asset of this blueprint."""
-    return add_security_headers(response, private=request.endpoint != "pages.static")
+    return add_security_headers(response)
 
 
 def logged_in_user() -> User | None:
