@@ -3,16 +3,25 @@
 The loop decides what is due (`Timetable`) and hands each job to its module: the gateway's
 session to `GatewaySession`, snapshots to `SnapshotCollector`, the outbox and heartbeats to
 `Delivery`, the key to `KeyKeeper`; `outcome` turns what they know into the state a person sees.
+
+One owner of the engine's state: while the loop runs, only its thread touches the timetable,
+the collector, the delivery and the key. The commands (`sync_now`, `pair`, `unpair`) called
+from the tray's and dialogs' threads are posted to a queue that the loop runs between steps;
+`pair` and `unpair` wait for their turn. Before a loop ever ran (tests, `sync --once`) the
+caller's thread is the only one, and a command runs at once in it; once the loop has ended,
+commands are refused (`pair` answers `not_running`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from veracity_connector.credentials import CredentialStore
 from veracity_connector.engine.collection import SnapshotCollector
@@ -48,8 +57,14 @@ from veracity_connector.version import connector_version
 
 logger = logging.getLogger(__name__)
 
+CommandResult = TypeVar("CommandResult")
+
 MAX_IDLE_S = 15.0  # the loop wakes at least this often (status file freshness)
 UNEXPECTED_ERROR_RETRY_S = 15.0  # the loop never waits longer than MAX_IDLE_S anyway
+
+
+class EngineStopped(RuntimeError):
+    """A command posted to the engine could not run: the engine stopped first."""
 
 
 class Engine:
@@ -70,6 +85,10 @@ class Engine:
         self._stop_event = threading.Event()
         self._wake_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = \
+            queue.SimpleQueue()
+        self._loop_thread: threading.Thread | None = None  # set while run() runs
+        self._loop_ended = False
         self._started_at = clock()
         self._sync_requested = False
         self.counters = EngineCounters()
@@ -116,11 +135,60 @@ class Engine:
 
     def sync_now(self) -> None:
         """Take and send a snapshot at the next step (returns at once)."""
-        self._sync_requested = True
-        self._wake_event.set()
+        self._post(self._request_sync)
 
     def pair(self, token: str) -> PairingOutcome:
         """Exchange a one-time token for a key and store it (blocks for the network call)."""
+        try:
+            return self._post(lambda: self._pair(token)).result()
+        except EngineStopped:
+            return PairingOutcome(False, "not_running",
+                                  "The connector stopped before it could pair; start it again.")
+
+    def unpair(self) -> None:
+        """Forget the key and drop unsent snapshots; the state becomes needs_token."""
+        with contextlib.suppress(EngineStopped):
+            self._post(self._unpair).result()
+
+    def _post(self, command: Callable[[], CommandResult]) -> Future[CommandResult]:
+        """Run `command` on the engine's thread (at once if no loop runs); its future."""
+        future: Future[CommandResult] = Future()
+        loop = self._loop_thread
+        if (loop is None and not self._loop_ended) or loop is threading.current_thread():
+            self._execute(command, future)
+            return future
+        self._commands.put((command, future))
+        self._wake_event.set()
+        if self._loop_thread is None:  # the loop ended meanwhile: nobody else will run it
+            self._run_commands(refuse=True)
+        return future
+
+    @staticmethod
+    def _execute(command: Callable[[], Any], future: Future[Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(command())
+        except BaseException as error:  # the caller's thread re-raises it
+            future.set_exception(error)
+
+    def _run_commands(self, *, refuse: bool = False) -> None:
+        """Run (or, when stopping, refuse) the commands posted so far, in order."""
+        while True:
+            try:
+                command, future = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if refuse:
+                future.set_exception(EngineStopped("the connector engine stopped"))
+            else:
+                self._execute(command, future)
+
+    def _request_sync(self) -> None:
+        self._sync_requested = True
+        self._wake_event.set()
+
+    def _pair(self, token: str) -> PairingOutcome:
         if self.veracity is None:
             return PairingOutcome(False, "not_configured",
                                   "Set Veracity's address first (Settings…), then paste the token.")
@@ -143,8 +211,7 @@ class Engine:
             self.holder.publish(previous)
         return outcome
 
-    def unpair(self) -> None:
-        """Forget the key and drop unsent snapshots; the state becomes needs_token."""
+    def _unpair(self) -> None:
         credentials = self.keys.store()
         if credentials is not None:
             credentials.delete()
@@ -182,9 +249,11 @@ class Engine:
         try:
             # Inside the try: a broken outbox or key store here must still mark the engine
             # stopped and close the clients on the way out.
+            self._loop_thread = threading.current_thread()
             self._publish()  # paired or not, before the first (possibly long) step
             while not self._stop_event.is_set():
                 try:
+                    self._run_commands()
                     delay = self.step()
                 except Exception:
                     # A bug or a broken disk must not end the loop: say so and keep trying.
@@ -203,6 +272,9 @@ class Engine:
                 # clock runs on through sleep, so the wall clock cannot tell).
                 self._after_gap(self._gaps.check(expected_s=wait_s))
         finally:
+            self._loop_ended = True
+            self._loop_thread = None
+            self._run_commands(refuse=True)  # nobody waits forever for a stopped engine
             if self._status_file is not None:
                 self._status_file.mark_stopped(self.holder.status)
             self.gateway.close()
