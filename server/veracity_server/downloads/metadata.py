@@ -11,11 +11,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
 
 ENV_PREFIX = "IBKR_CONNECTOR_WINDOWS_"
+DOWNLOAD_DIR_VARIABLE = ENV_PREFIX + "DOWNLOAD_DIR"
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ ()+-]{0,200}$")
 VERSION = re.compile(r"^\d+(?:\.\d+){1,3}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -74,8 +75,32 @@ def parse_s3_uri(uri: str, what: str) -> S3Object:
     return S3Object(parts.netloc, key)
 
 
-def metadata_from_document(document: Any, source: str, base_dir: Path) -> ReleaseMetadata:
-    """Validate a parsed meta JSON document (`file` paths are relative to `base_dir`)."""
+def confined_path(reference: str, folder: Path | None, what: str) -> Path:
+    """`reference`, a relative path, resolved inside `folder` (symlinks followed), else
+    NotConfigured: whoever writes the meta JSON must not make the server serve any file it can
+    read (an absolute path, `..`, or a symlink leading out)."""
+    if folder is None:
+        raise NotConfigured(f"{what} {reference!r} is a local path but there is no download "
+                            f"folder: set {DOWNLOAD_DIR_VARIABLE}")
+    posix = PurePosixPath(reference.replace("\\", "/"))
+    if posix.is_absolute() or PureWindowsPath(reference).drive:
+        raise NotConfigured(f"{what} {reference!r} is an absolute path; it must be relative to "
+                            f"the download folder {folder} ({DOWNLOAD_DIR_VARIABLE})")
+    if ".." in posix.parts:
+        raise NotConfigured(f"{what} {reference!r} steps out of the download folder {folder} "
+                            "with '..'")
+    root = folder.resolve()
+    resolved = (root / posix).resolve()
+    if not resolved.is_relative_to(root):
+        raise NotConfigured(f"{what} {reference!r} leads out of the download folder {root} "
+                            f"(a symlink to {resolved})")
+    return resolved
+
+
+def metadata_from_document(document: Any, source: str,
+                           download_dir: Path | None) -> ReleaseMetadata:
+    """Validate a parsed meta JSON document; a local `file` or `feed` must resolve inside
+    `download_dir` (None: local paths are refused)."""
     if not isinstance(document, dict):
         raise NotConfigured(f"{source}: the top level must be a JSON object")
     fields: dict[str, Any] = {}
@@ -98,10 +123,10 @@ def metadata_from_document(document: Any, source: str, base_dir: Path) -> Releas
     if file is not None:
         if not isinstance(file, str) or not file:
             raise NotConfigured(f"{source}: 'file' must be a path string")
-        fields["file"] = base_dir / file
+        fields["file"] = confined_path(file, download_dir, f"{source}: 'file'")
     feed = fields.get("feed")
     if isinstance(feed, str) and feed and not feed.startswith("s3://"):
-        fields["feed"] = str(base_dir / feed)
+        fields["feed"] = str(confined_path(feed, download_dir, f"{source}: 'feed'"))
     return _validated(source, fields, lambda name: f"{source}: {name!r}")
 
 

@@ -67,12 +67,13 @@ class ReleaseResolver:
         self._environment = settings.release_variables()
         self._meta_source: MetaFileSource | MetaObjectSource | None = None
         meta_path = settings.downloads_meta_path
+        download_dir = Path(settings.downloads_dir) if settings.downloads_dir else None
         if meta_path and meta_path.startswith("s3://"):
             self._meta_source = MetaObjectSource(
                 parse_s3_uri(meta_path, META_PATH_VARIABLE), storage,
-                settings.downloads_refresh_s, clock)
+                settings.downloads_refresh_s, clock, download_dir)
         elif meta_path:
-            self._meta_source = MetaFileSource(Path(meta_path))
+            self._meta_source = MetaFileSource(Path(meta_path), download_dir)
         self._heads: dict[S3Object, tuple[float, ObjectInfo]] = {}
         self._lock = threading.Lock()
         self._last_reason: str | None = None

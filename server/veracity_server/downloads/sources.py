@@ -26,19 +26,21 @@ from veracity_server.downloads.storage import S3Storage, StorageError
 log = logging.getLogger(__name__)
 
 
-def _parse(body: bytes, source: str, base_dir: Path) -> ReleaseMetadata:
+def _parse(body: bytes, source: str, download_dir: Path | None) -> ReleaseMetadata:
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise NotConfigured(f"{source} is not valid JSON: {error}") from None
-    return metadata_from_document(document, source, base_dir)
+    return metadata_from_document(document, source, download_dir)
 
 
 class MetaFileSource:
-    """A meta JSON file on local disk."""
+    """A meta JSON file on local disk; its local paths resolve inside `download_dir` (default:
+    the meta file's own folder)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, download_dir: Path | None = None) -> None:
         self.path = path
+        self.download_dir = download_dir
         self._fingerprint: tuple[int, int, int, int] | None = None
         self._result: ReleaseMetadata | NotConfigured | None = None
         self._lock = threading.Lock()
@@ -55,7 +57,7 @@ class MetaFileSource:
             if fingerprint != self._fingerprint or self._result is None:
                 try:
                     self._result = _parse(self.path.read_bytes(), source,
-                                          self.path.resolve().parent)
+                                          self.download_dir or self.path.resolve().parent)
                 except NotConfigured as error:
                     self._result = error
                 except OSError as error:
@@ -71,8 +73,10 @@ class MetaObjectSource:
     """A meta JSON object in S3, checked at most every `refresh_s` seconds."""
 
     def __init__(self, location: S3Object, storage: S3Storage, refresh_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 download_dir: Path | None = None) -> None:
         self.location = location
+        self.download_dir = download_dir
         self._storage, self._refresh_s, self._clock = storage, refresh_s, clock
         self._etag: str | None = None
         self._result: ReleaseMetadata | NotConfigured | None = None
@@ -108,7 +112,7 @@ class MetaObjectSource:
             return
         body, self._etag = changed
         try:
-            # A relative `file` in an S3 meta makes no sense; it resolves against "." harmlessly.
-            self._result = _parse(body, source, Path("."))
+            # An S3 meta has no folder of its own: a local path needs the configured one.
+            self._result = _parse(body, source, self.download_dir)
         except NotConfigured as error:
             self._result = error

@@ -73,7 +73,7 @@ def release_metadata() -> Any:
         "filename": meta.filename,
         "notes": meta.notes,
         "release_notes_url": meta.release_notes_url,
-        "download_url": url_for("downloads.installer", _external=True),
+        "download_url": _absolute_url("downloads.installer"),
     })
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -105,6 +105,16 @@ def installer() -> Any:
         f"sha-256=:{base64.b64encode(bytes.fromhex(local.sha256)).decode()}:"
     response.cache_control.no_cache = True
     return response.make_conditional(request, accept_ranges=True, complete_length=local.size)
+
+
+def _absolute_url(endpoint: str) -> str:
+    """The endpoint's address under VERACITY_PUBLIC_URL, never under the request's Host header
+    (which any client can forge, and a shared cache would then serve to everyone). Only a
+    development server without a public URL falls back to the request's own address."""
+    public_url = _state().settings.public_url
+    if public_url:
+        return public_url + url_for(endpoint)
+    return url_for(endpoint, _external=True)
 
 
 def _feed_of(state: DownloadsState) -> str:
