@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import ManagedProcess, free_port
-from tests.support.waiting import wait_until
 from veracity_connector.cli import ExitCode
 from veracity_connector.instance_lock import (
     ConnectorAlreadyRunning,
