@@ -15,7 +15,7 @@ PACKAGES := veracity_contract veracity_connector veracity_server ibkr_gateway_si
 
 # Debian packages: PostgreSQL (tests run on SQLite and PostgreSQL), Chromium for the page tests,
 # Xvfb + trayer + xdotool + ImageMagick for the tray tests, docker-compose to validate the topology.
-TEST_DEB_PACKAGES := postgresql chromium xvfb trayer xdotool imagemagick x11-utils docker-compose \
+TEST_DEB_PACKAGES := postgresql chromium xvfb trayer xdotool imagemagick x11-utils docker-compose tinyproxy \
 	nginx redis-server
 DEMO_DEB_PACKAGES :=
 # The Windows build under wine (make test-windows): wine itself, and mingw-w64 for the small

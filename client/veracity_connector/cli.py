@@ -244,7 +244,8 @@ def command_pair(args: argparse.Namespace, settings: Settings, folders: Folders)
         credentials = open_credential_store(candidate.key_store, folders.data_dir)
     except CredentialError as error:
         raise CommandError(str(error), ExitCode.CONFIGURATION) from None
-    veracity = VeracityClient(candidate.veracity_url, timeout_s=candidate.veracity_timeout_s)
+    veracity = VeracityClient(candidate.veracity_url, timeout_s=candidate.veracity_timeout_s,
+                              proxy=candidate.proxy)
     try:
         outcome, _schedule = pair_with_token(token, veracity, credentials,
                                              Outbox(folders.data_dir / "outbox.sqlite3"))

@@ -138,7 +138,7 @@ def _veracity(settings: Settings, key: str | None, gateway_state: GatewayState,
     if key is None:
         return checks
     client = VeracityClient(settings.veracity_url, timeout_s=settings.veracity_timeout_s,
-                            retries=0)
+                            retries=0, proxy=settings.proxy)
     body = {"connector_version": device_description()["connector_version"], "uptime_s": 0,
             "last_snapshot_at": None,
             "gateway": {"state": gateway_state.value, "message": gateway_message[:500],

@@ -38,6 +38,7 @@ from pydantic_settings import (
 
 from veracity_connector.gateway.errors import GatewayConfigurationError
 from veracity_connector.gateway.transport import GatewayAddress
+from veracity_connector.proxies import validate_proxy_setting
 from veracity_connector.veracity_api import validate_veracity_url
 
 APP_NAME = "VeracityIBKRConnector"
@@ -111,6 +112,11 @@ def _veracity_url(value: Any) -> str:
     return validate_veracity_url(text) if text else ""
 
 
+def _proxy(value: Any) -> str | None:
+    text = _optional_text(value)
+    return validate_proxy_setting(text) if text else None
+
+
 def _gateway_url(value: Any) -> str:
     text = _text(value)
     if not text:
@@ -178,6 +184,11 @@ class Settings(BaseSettings):
     outbox_max_age_s: Seconds = Field(
         default=7 * 24 * 3600.0, validation_alias="IBKR_CONNECTOR_OUTBOX_MAX_AGE_S",
         description="oldest snapshot kept in the outbox (seconds)")
+    proxy: Annotated[str | None, BeforeValidator(_proxy)] = Field(
+        default=None, validation_alias="IBKR_CONNECTOR_PROXY",
+        description="Veracity's traffic through this proxy (http://[user:password@]host:port), "
+                    "or none for a direct connection; unset: HTTPS_PROXY/NO_PROXY, else the "
+                    "system proxy")
     log_level: Annotated[str, BeforeValidator(_choice(LOG_LEVELS, upper=True))] = Field(
         default="INFO", validation_alias="IBKR_CONNECTOR_LOG_LEVEL",
         description="DEBUG, INFO, WARNING or ERROR")

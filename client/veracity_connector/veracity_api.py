@@ -37,6 +37,11 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from veracity_connector.gateway.transport import is_loopback_host
+from veracity_connector.proxies import (
+    PROXY_AUTHENTICATION_REQUIRED,
+    proxy_problem,
+    request_proxies,
+)
 from veracity_contract.connector import HeartbeatAnswer, SnapshotAnswer
 from veracity_contract.pairing import ExchangeAnswer
 
@@ -190,6 +195,7 @@ class VeracityClient:
 
     def __init__(self, base_url: str, *, timeout_s: float = 15.0, retries: int = 3,
                  backoff_s: float = 1.0, stop_event: threading.Event | None = None,
+                 proxy: str | None = None,
                  user_agent: str = "veracity-ibkr-connector") -> None:
         self.base_url = validate_veracity_url(base_url)
         self.timeout_s = timeout_s
@@ -198,6 +204,7 @@ class VeracityClient:
         self.request_count = 0  # attempts actually made, retries included
         self._stop_event = stop_event or threading.Event()
         self._session = requests.Session()
+        self._proxies = request_proxies(proxy)  # None: the environment's or system's proxy
         self._session.headers["User-Agent"] = user_agent
         self._session.headers["Accept"] = "application/json"
         # requests picks the adapter with the longest matching prefix: the exchange gets its own.
@@ -253,7 +260,15 @@ class VeracityClient:
         self.request_count += 1
         try:
             response = self._session.post(f"{self.base_url}{path}", data=data.encode("utf-8"),
-                                          headers=headers, timeout=self.timeout_s)
+                                          headers=headers, timeout=self.timeout_s,
+                                          proxies=self._proxies, stream=True)
+            if response.status_code == 407:
+                # A proxy wants a password. tinyproxy and others answer before reading the
+                # body and drop the connection, so reading on would look like a lost answer.
+                response.close()
+                raise VeracityUnavailable(f"cannot reach Veracity at {self.base_url}: "
+                                          f"{PROXY_AUTHENTICATION_REQUIRED}", status=407)
+            response.content  # noqa: B018 (read it all here, where its failures are caught)
         except RetryWaitEnded as ended:
             raise VeracityUnavailable(f"Veracity is unavailable ({ended})") from None
         except requests.RequestException as error:
@@ -266,6 +281,9 @@ class VeracityClient:
         if isinstance(error, requests.exceptions.ReadTimeout) or isinstance(
                 reason, ReadTimeoutError):
             return f"Veracity did not answer within {self.timeout_s:g} s"
+        through_proxy = proxy_problem(error)
+        if through_proxy:
+            return f"cannot reach Veracity at {self.base_url}: {through_proxy}"
         return f"cannot reach Veracity at {self.base_url}"
 
 

@@ -105,7 +105,8 @@ class Engine:
             self.veracity = VeracityClient(settings.veracity_url,
                                            timeout_s=settings.veracity_timeout_s,
                                            retries=2, backoff_s=0.5,
-                                           stop_event=self._stop_event)
+                                           stop_event=self._stop_event,
+                                           proxy=settings.proxy)
         self.keys = KeyKeeper(settings, folders, credentials)
         self.timetable = Timetable(settings, clock())
         self.collector = SnapshotCollector(self.gateway, self.outbox, settings, self.counters,
