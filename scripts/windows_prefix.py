@@ -10,7 +10,8 @@ The prefix lives in `${XDG_CACHE_HOME:-~/.cache}/veracity-wine/<key>`, where the
 everything pinned (wine's version, the CPython package, constraints.txt, the connector's and
 contract's declared dependencies, this recipe). A changed key builds a new prefix and removes the
 old ones. The connector's own code is not in the key: it is reinstalled whenever its source
-changed, so a warm run costs seconds.
+changed, so a warm run costs seconds. Tools the tests need on top (PyInstaller for the frozen
+build) are requirement sets (REQUIREMENT_SETS), each installed once under a key of its own.
 
 Usage: scripts/windows_prefix.py [--json]   (prints the prefix's location; --json for tools)
 Importable: `ensure_prefix(repo)` / `WinePrefix.env()` (tests/windows/conftest.py uses them).
@@ -33,7 +34,7 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
@@ -101,8 +102,10 @@ def declared_dependencies(repo: Path) -> list[str]:
     return requirements
 
 
-def windows_only_pins(constraints: str) -> list[str]:
-    """`name==version` for WINDOWS_ONLY_DEPENDENCIES, from constraints.txt's win32 lines."""
+def windows_only_pins(constraints: str,
+                      names: Sequence[str] = WINDOWS_ONLY_DEPENDENCIES) -> list[str]:
+    """`name==version` for `names` (Windows-only distributions), from constraints.txt's win32
+    lines."""
     pins: dict[str, str] = {}
     for line in constraints.splitlines():
         requirement, _, marker = line.partition(";")
@@ -110,10 +113,31 @@ def windows_only_pins(constraints: str) -> list[str]:
             continue
         name = requirement.split("==")[0].strip()
         pins[name.lower().replace("_", "-")] = requirement.strip()
-    missing = [name for name in WINDOWS_ONLY_DEPENDENCIES if name not in pins]
+    missing = [name for name in names if name not in pins]
     if missing:
         raise SystemExit(f"windows-prefix: constraints.txt pins no win32 version of {missing}")
-    return [pins[name] for name in WINDOWS_ONLY_DEPENDENCIES]
+    return [pins[name] for name in names]
+
+
+def pyinstaller_requirements(repo: Path) -> list[str]:
+    """PyInstaller as the release pipeline pins it (release/pyproject.toml), its hooks and its
+    Windows-only dependencies (pefile, pywin32-ctypes: pinned by constraints.txt's win32 lines)."""
+    release = tomllib.loads((repo / "release" / "pyproject.toml").read_text())["project"]
+    pinned = [requirement for requirement in release["dependencies"]
+              if requirement.lower().startswith("pyinstaller")]
+    if not pinned:
+        raise SystemExit("windows-prefix: release/pyproject.toml does not pin pyinstaller")
+    # hooks-contrib and altgraph are ordinary dependencies, pinned through constraints.txt.
+    return [*pinned, "pyinstaller-hooks-contrib", "altgraph",
+            *windows_only_pins((repo / "constraints.txt").read_text(),
+                               ("pefile", "pywin32-ctypes"))]
+
+
+# Tools installed on top of the connector's dependencies, each under a key of its own (its
+# requirements and constraints.txt), so adding or bumping one never rebuilds the prefix.
+REQUIREMENT_SETS: dict[str, Callable[[Path], list[str]]] = {
+    "pyinstaller": pyinstaller_requirements,  # tests/windows/test_frozen_build.py
+}
 
 
 def cache_key(repo: Path) -> str:
@@ -315,6 +339,40 @@ def install_project(repo: Path, target: WinePrefix) -> None:
     target.project_stamp.write_text(source_hash)
 
 
+def requirement_set_key(repo: Path, name: str) -> str:
+    """What decides whether requirement set `name` must be (re)installed."""
+    pinned = {"requirements": REQUIREMENT_SETS[name](repo),
+              "constraints": hashlib.sha256((repo / "constraints.txt").read_bytes()).hexdigest()}
+    return hashlib.sha256(json.dumps(pinned, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def install_requirement_set(repo: Path, target: WinePrefix, name: str) -> None:
+    """Download (host pip, win_amd64 wheels) and install (offline, in wine) one requirement set,
+    unless the prefix already has it under the same key."""
+    key = requirement_set_key(repo, name)
+    stamp = target.root / f"requirement-set-{name}.key"
+    if stamp.exists() and stamp.read_text() == key:
+        return
+    started = time.monotonic()
+    downloads = target.root / f"requirement-set-{name}"
+    shutil.rmtree(downloads, ignore_errors=True)
+    (downloads / "wheels").mkdir(parents=True)
+    (downloads / "requirements.txt").write_text("\n".join(REQUIREMENT_SETS[name](repo)) + "\n")
+    shutil.copyfile(repo / "constraints.txt", downloads / "constraints.txt")
+    host_pip("download", "--quiet", "--platform", "win_amd64",
+             "--python-version", WINDOWS_PYTHON_VERSION, "--implementation", "cp",
+             "--abi", WINDOWS_PYTHON_ABI, "--only-binary=:all:",
+             "-c", str(downloads / "constraints.txt"), "-r", str(downloads / "requirements.txt"),
+             "-d", str(downloads / "wheels"))
+    target.python("-m", "pip", "install", "--quiet", "--no-index", "--no-warn-script-location",
+                  "--disable-pip-version-check", "--find-links", windows_path(downloads / "wheels"),
+                  "-c", windows_path(downloads / "constraints.txt"),
+                  "-r", windows_path(downloads / "requirements.txt"),
+                  what=f"pip install ({name})")
+    stamp.write_text(key)
+    log(f"requirement set {name} installed ({time.monotonic() - started:.0f} s)")
+
+
 def remove_stale_prefixes(current: WinePrefix) -> None:
     """Other keys' prefixes (~850 MB each) are never used again."""
     for sibling in current.root.parent.iterdir():
@@ -338,8 +396,10 @@ def locate(repo: Path = REPO_ROOT) -> WinePrefix:
     return WinePrefix(cache_root() / cache_key(repo))
 
 
-def ensure_prefix(repo: Path = REPO_ROOT) -> WinePrefix:
-    """Build the prefix if its key has none yet, then install the current connector into it."""
+def ensure_prefix(repo: Path = REPO_ROOT,
+                  requirement_sets: Sequence[str] = tuple(REQUIREMENT_SETS)) -> WinePrefix:
+    """Build the prefix if its key has none yet, add the requirement sets it lacks, then install
+    the current connector into it."""
     target = locate(repo)
     started = time.monotonic()
     with locked(target.root.with_suffix(".lock")):
@@ -360,6 +420,8 @@ def ensure_prefix(repo: Path = REPO_ROOT) -> WinePrefix:
                 {"python": version, "wine": wine_version(), "recipe": RECIPE}, indent=2) + "\n")
             log(f"dependencies installed ({time.monotonic() - started:.0f} s): {version}")
         with target.warm_server():
+            for name in requirement_sets:
+                install_requirement_set(repo, target, name)
             install_project(repo, target)
             target.run(["wine", "ibkr-connector", "--version"], what="ibkr-connector --version")
     remove_stale_prefixes(target)

@@ -1,0 +1,120 @@
+"""The Windows tray app under wine: pystray's win32 icon in wine's notification area, its real
+win32 popup menu clicked with the mouse (Paste token…, Sync now, Quit), the tkinter token dialog
+of the Windows CPython pairing against the Linux server. Screenshots go to
+test-artefacts/windows/ (docs/images/windows-*.png were cropped from them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.waiting import wait_until
+from tests.tray.x_server import SCREEN_HEIGHT, SCREEN_WIDTH, XServer, running_xvfb
+from tests.windows.conftest import WINDOWS_EMAIL, WindowsConnector
+from tests.windows.wine_desktop import (
+    ARTEFACTS,
+    ICON_MATCH_LIMIT,
+    crash_dialog_off,
+    find_tray_icon,
+    running_in_wine_desktop,
+    save_small_png,
+)
+from veracity_connector.state import ConnectorState, ConnectorStatus
+from veracity_connector.tray.menu import (
+    PASTE_TOKEN,
+    QUIT,
+    START_WITH_WINDOWS,
+    SYNC_NOW,
+    TrayView,
+    build_menu,
+)
+
+pytestmark = [pytest.mark.windows, pytest.mark.timeout(900)]
+
+# Signs that the process died instead of quitting (Tcl's abort, wine's crash handler).
+CRASH_SIGNS = ("Tcl_AsyncDelete", "Unhandled exception", "Fatal Python error", "Traceback")
+
+
+@pytest.fixture(scope="module")
+def x_display() -> Iterator[XServer]:
+    with running_xvfb() as server:
+        yield server
+
+
+def windows_menu_rows(paired: bool) -> list[str]:
+    """The rows the Windows tray menu shows, from the app's own menu model ('-': separator)."""
+    class NoActions:
+        def __getattr__(self, _name: str) -> Any:
+            return lambda: None
+
+    view = TrayView(status=ConnectorStatus(paired=paired), gateway_folder_set=False,
+                    gateway_running=False, autostart_supported=True, autostart_enabled=False,
+                    autostart_label=START_WITH_WINDOWS, update_version=None)
+    menu = build_menu(NoActions(), lambda: view)
+    return ["-" if item.separator else item.text(view) for item in menu.visible_items()]
+
+
+def portfolio_as_of(server: Any) -> str | None:
+    """When the newest snapshot Veracity holds for the Windows user was taken."""
+    answer = server.login(WINDOWS_EMAIL).get(server.url("/api/v1/profile/ibkr/portfolio"),
+                                             timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["as_of"]
+
+
+def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
+        windows_connector: WindowsConnector, windows_server: Any, x_display: XServer) -> None:
+    crash_dialog_off(windows_connector.run)
+    # Snapshots only when asked (pairing, Sync now), so a new one proves the click worked.
+    windows_connector.settings.update({"IBKR_CONNECTOR_SNAPSHOT_INTERVAL_S": "3600",
+                                       "IBKR_CONNECTOR_HEARTBEAT_INTERVAL_S": "5"})
+    windows_connector.vault_used = True
+    env = windows_connector.env("cp1252")
+    with running_in_wine_desktop(x_display, env, ["ibkr-connector"]) as desktop:
+        # 1. The icon: pystray's win32 backend, in wine's notification area.
+        icon = desktop.wait_for_tray_icon(ConnectorState.NEEDS_TOKEN)
+        _path, screen = desktop.screenshot("tray-needs-token")
+        other = find_tray_icon(screen, ConnectorState.SYNCING)
+        assert other.difference > 2 * ICON_MATCH_LIMIT, (icon, other)  # the matcher can tell
+        save_small_png(screen, (SCREEN_WIDTH - 200, SCREEN_HEIGHT - 20, SCREEN_WIDTH,
+                                SCREEN_HEIGHT), ARTEFACTS / "windows-tray.png", scale=2)
+
+        # 2. Paste token… through the real popup menu; the Tk dialog pairs with the server.
+        menu = desktop.open_tray_menu(icon)
+        _path, screen = desktop.screenshot("tray-menu")
+        save_small_png(screen, (menu.x, menu.y, SCREEN_WIDTH, SCREEN_HEIGHT),
+                       ARTEFACTS / "windows-tray-menu.png")
+        desktop.click_menu_item(menu, windows_menu_rows(paired=False), PASTE_TOKEN)
+        dialog = desktop.wait_for_window("Paste token")
+        desktop.type_text(windows_server.issue_token(WINDOWS_EMAIL))
+        desktop.press("Return")
+        key = wait_until(windows_connector.stored_key, 120, "the key in the Windows vault",
+                         interval_s=2)
+        assert key.startswith("vck_")
+        dialog = desktop.wait_for_window("Paste token")  # it stays open with its message
+        _path, screen = desktop.screenshot("token-dialog-paired")
+        save_small_png(screen, (dialog.x, dialog.y, dialog.x + dialog.width,
+                                dialog.y + dialog.height), ARTEFACTS / "windows-token-dialog.png")
+        desktop.press("Escape")
+
+        # 3. Paired and synced: the icon turns into the syncing one; Sync now sends another.
+        icon = desktop.wait_for_tray_icon(ConnectorState.SYNCING, timeout_s=180)
+        first = wait_until(lambda: portfolio_as_of(windows_server), 120, "the first snapshot")
+        menu = desktop.open_tray_menu(icon)
+        desktop.click_menu_item(menu, windows_menu_rows(paired=True), SYNC_NOW)
+        wait_until(lambda: (portfolio_as_of(windows_server) or "") > first, 120,
+                   "a snapshot newer than the first one after Sync now", interval_s=2)
+
+        # 4. Quit: the app ends by itself, without a crash, and its icon leaves the tray.
+        menu = desktop.open_tray_menu(icon)
+        desktop.click_menu_item(menu, windows_menu_rows(paired=True), QUIT)
+        exit_code = desktop.wait(timeout_s=120)
+        output = desktop.output
+    log = (windows_connector.home / "logs" / "connector.log").read_text(errors="replace")
+    for sign in CRASH_SIGNS:
+        assert sign not in output, f"exit {exit_code}\n{output}"
+    assert exit_code == 0, output
+    assert "connector stopped" in log
+
