@@ -28,6 +28,7 @@ from veracity_connector.instance_lock import (
 from veracity_connector.logging_setup import configure_logging
 from veracity_connector.outbox import Outbox
 from veracity_connector.pairing import pair_with_token
+from veracity_connector.pairing_files import forget_pairing
 from veracity_connector.settings import (
     Folders,
     Settings,
@@ -60,6 +61,8 @@ class ExitCode(IntEnum):
     VERACITY_UNREACHABLE = 8  # snapshot kept in the outbox for later
     KEY_REVOKED = 9  # Veracity refused the key; it was deleted
     PAIRING_REFUSED = 10  # token malformed, invalid, expired or used
+    OTHER_ACCOUNT = 11  # unsent snapshots belong to another Veracity account: --discard-outbox
+    SNAPSHOT_REFUSED = 12  # Veracity refused a snapshot (its message is printed)
     ALREADY_RUNNING = 11  # `run`: another connector runs on this data folder
 
 
@@ -71,6 +74,7 @@ SYNC_EXIT_CODES = {
     SyncOutcome.GATEWAY_UNAUTHENTICATED: ExitCode.GATEWAY_UNAUTHENTICATED,
     SyncOutcome.GATEWAY_ERROR: ExitCode.GATEWAY_ERROR,
     SyncOutcome.VERACITY_UNREACHABLE: ExitCode.VERACITY_UNREACHABLE,
+    SyncOutcome.SNAPSHOT_REFUSED: ExitCode.SNAPSHOT_REFUSED,
     SyncOutcome.KEY_REVOKED: ExitCode.KEY_REVOKED,
     SyncOutcome.CONFIGURATION: ExitCode.CONFIGURATION,
 }
@@ -102,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument("token", metavar="TOKEN",
                       help="the vct_… token from Profile → IBKR Integration ('-' reads stdin)")
     pair.add_argument("--veracity-url", help="Veracity's address (saved in the settings)")
+    pair.add_argument("--discard-outbox", action="store_true",
+                      help="drop unsent snapshots of another Veracity account when pairing")
     pair.add_argument("--key-store", choices=("keyring", "file"),
                       help="where to keep the key (saved in the settings); 'file' is a 0600 file")
     commands.add_parser("unpair", help="delete the stored key and unsent snapshots")
@@ -248,19 +254,26 @@ def command_pair(args: argparse.Namespace, settings: Settings, folders: Folders)
                               proxy=candidate.proxy)
     try:
         outcome, _schedule = pair_with_token(token, veracity, credentials,
-                                             Outbox(folders.data_dir / "outbox.sqlite3"))
+                                             Outbox(folders.data_dir / "outbox.sqlite3"),
+                                             folders.data_dir,
+                                             discard_outbox=args.discard_outbox)
     finally:
         veracity.close()
     _say(outcome.message)
     if not outcome.ok:
-        return ExitCode.VERACITY_UNREACHABLE if outcome.code == "network" else (
-            ExitCode.CONFIGURATION if outcome.code == "credential_store"
-            else ExitCode.PAIRING_REFUSED)
+        return PAIRING_EXIT_CODES.get(outcome.code, ExitCode.PAIRING_REFUSED)
     if changes:
         save_settings(folders, changes)
     _say(f"The key is kept in the {credentials.description}. A running connector starts "
          "syncing within seconds; otherwise start it (the tray app, or ibkr-connector run).")
     return ExitCode.OK
+
+
+PAIRING_EXIT_CODES = {
+    "network": ExitCode.VERACITY_UNREACHABLE,
+    "credential_store": ExitCode.CONFIGURATION,
+    "other_account": ExitCode.OTHER_ACCOUNT,
+}
 
 
 def load_settings_with(settings: Settings, changes: dict[str, str]) -> Settings:
@@ -278,6 +291,7 @@ def command_unpair(args: argparse.Namespace, settings: Settings, folders: Folder
     except CredentialError as error:
         raise CommandError(str(error), ExitCode.CONFIGURATION) from None
     dropped = Outbox(folders.data_dir / "outbox.sqlite3").clear()
+    forget_pairing(folders.data_dir)
     if had_key:
         _say(f"Unpaired: the key was deleted from the {credentials.description}"
              f"{f' and {dropped} unsent snapshot(s) dropped' if dropped else ''}. The connector "

@@ -17,9 +17,17 @@ from veracity_connector.credentials import CredentialError, open_credential_stor
 from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.gateway_folder import inspect_gateway_folder
 from veracity_connector.pairing import device_description
+from veracity_connector.proxies import proxy_problem, request_proxies
 from veracity_connector.settings import Folders, Settings
 from veracity_connector.state import GatewayState
-from veracity_connector.veracity_api import KeyRevoked, VeracityClient, VeracityError
+from veracity_connector.veracity_api import (
+    KeyRevoked,
+    VeracityClient,
+    VeracityError,
+    VeracityRedirected,
+    VeracityUnavailable,
+    answered_by,
+)
 
 
 @dataclass(frozen=True)
@@ -126,11 +134,15 @@ def _veracity(settings: Settings, key: str | None, gateway_state: GatewayState,
         return [Check("veracity", "fail", "the Veracity URL is not set",
                       "set VERACITY_URL (or pass --veracity-url to `pair`)")]
     try:
-        response = requests.get(f"{settings.veracity_url}/healthz", timeout=10)
-        reachable = response.status_code < 500
-        detail = f"HTTP {response.status_code} from /healthz"
+        # Never followed: a redirect means the address is not Veracity's own.
+        response = requests.get(f"{settings.veracity_url}/healthz", timeout=10,
+                                allow_redirects=False,
+                                proxies=request_proxies(settings.proxy))
+        reachable = 200 <= response.status_code < 300
+        detail = (f"a redirect to {response.headers.get('Location')}: check the Veracity "
+                  "address" if response.is_redirect else answered_by(response))
     except requests.RequestException as error:
-        reachable, detail = False, error.__class__.__name__
+        reachable, detail = False, proxy_problem(error) or error.__class__.__name__
     if not reachable:
         return [Check("veracity", "fail", f"{settings.veracity_url} unreachable ({detail})",
                       "check the address and your internet connection or proxy")]
@@ -150,6 +162,13 @@ def _veracity(settings: Settings, key: str | None, gateway_state: GatewayState,
         checks.append(Check("key accepted", "fail", "Veracity refuses the stored key (revoked "
                             "or unknown)", "generate a new token in Veracity and run "
                             "`ibkr-connector pair TOKEN`"))
+    except VeracityRedirected as error:
+        checks.append(Check("key accepted", "fail", error.message,
+                            "set the exact Veracity address (https://…) in Settings"))
+    except VeracityUnavailable as error:
+        checks.append(Check("key accepted", "fail", f"{error.message}; the key is kept",
+                            "something between this computer and Veracity answered instead "
+                            "(proxy, captive portal, firewall): check the network and proxy"))
     except VeracityError as error:
         checks.append(Check("key accepted", "fail", error.message,
                             "try again later; if it persists, contact Veracity support"))

@@ -30,8 +30,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     queued_at REAL NOT NULL,
     size INTEGER NOT NULL,
     body TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS refusals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    snapshot_id TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    refused_at REAL NOT NULL,
+    status INTEGER,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
+REFUSALS_KEPT = 20  # the newest refused snapshots, kept with Veracity's message for support
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,18 @@ class OutboxItem:
     snapshot_id: str
     taken_at: str
     body: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A snapshot Veracity refused, and what it said (`status`, `code`, `message`)."""
+
+    snapshot_id: str
+    taken_at: str
+    refused_at: float
+    status: int | None
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +87,7 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(SCHEMA)
+            connection.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -123,6 +146,34 @@ class Outbox:
         """Forget a snapshot Veracity has accepted."""
         with self._connect() as connection:
             connection.execute("DELETE FROM outbox WHERE snapshot_id = ?", (snapshot_id,))
+
+    def refuse(self, item: OutboxItem, status: int | None, code: str, message: str) -> None:
+        """Move a snapshot Veracity refused out of the queue into the (bounded) refusals."""
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute(
+                    "INSERT INTO refusals (snapshot_id, taken_at, refused_at, status, code,"
+                    " message, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (item.snapshot_id, item.taken_at, self._clock(), status, code, message,
+                     item.body))
+                connection.execute("DELETE FROM outbox WHERE snapshot_id = ?",
+                                   (item.snapshot_id,))
+                connection.execute(
+                    "DELETE FROM refusals WHERE seq NOT IN "
+                    "(SELECT seq FROM refusals ORDER BY seq DESC LIMIT ?)", (REFUSALS_KEPT,))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+    def refusals(self, limit: int = REFUSALS_KEPT) -> list[Refusal]:
+        """The newest refusals first."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT snapshot_id, taken_at, refused_at, status, code, message FROM refusals"
+                " ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [Refusal(*row) for row in rows]
 
     def count(self) -> int:
         """How many snapshots are waiting."""

@@ -229,7 +229,8 @@ class PairingOutcome:
 
     ok: bool
     code: str = ""  # "" when ok; else token_invalid, token_expired, token_used, rate_limited,
-    # malformed_token, network, server_error
+    # malformed_token, network, server_error, other_account (unsent snapshots belong to another
+    # Veracity account: pair again with discard_outbox=True to drop them)
     message: str = ""
 
 
@@ -249,8 +250,8 @@ class ConnectorCommands(Protocol):
         """Ask for a snapshot now (returns at once)."""
         ...
 
-    def pair(self, token: str) -> PairingOutcome:
-        """Exchange a one-time token for a key and store it."""
+    def pair(self, token: str, *, discard_outbox: bool = False) -> PairingOutcome:
+        """Exchange a one-time token for a key and store it (see Engine.pair)."""
         ...
 
     def unpair(self) -> None:

@@ -5,16 +5,22 @@ Failure classes decide what happens next (ActivityWatch's lesson):
 * connection errors, read timeouts and 502/503/504 → retried here a few times (urllib3's `Retry`
   on requests' `HTTPAdapter`: backoff with jitter, `Retry-After` respected), then
   `VeracityUnavailable` (the engine keeps snapshots in the outbox and tries again later); other
-  5xx → `VeracityUnavailable` at once;
-* 401 `invalid_key` → `KeyRevoked` (the engine deletes the key and asks for a new token);
+  5xx → `VeracityUnavailable` at once; an answer cut off half-way → `VeracityAnswerLost`;
+* 401 with the contract's error body and code `invalid_key` → `KeyRevoked` — the only answer
+  that means "Veracity refused the key";
 * 401 on exchange (`token_invalid | token_expired | token_used`) → `PairingRejected`;
 * 429 → `VeracityRateLimited` carrying `Retry-After`;
-* any other 4xx → `RequestRejected`, never retried (sending it again would fail the same way).
+* another 4xx with the contract's error body → `RequestRejected`, never retried (sending it
+  again would fail the same way);
+* anything not shaped like Veracity's answers — 401/403/407 from a proxy or captive portal, an
+  HTML page, JSON of another shape, a 2xx without JSON — → `VeracityUnavailable` saying what
+  answered (`answered_by`: status, Server header, the body's first words): key and outbox kept;
+* a redirect → `VeracityRedirected` (a `VeracityUnavailable`) naming its target. Redirects are
+  never followed: the request carries the key (or a token), which must go nowhere else.
 
-Heartbeats and snapshots are idempotent by contract (a snapshot carries its `snapshot_id`), so
-they are retried after a lost answer too. The exchange is not: it is only retried when the
-connection was never established, so a one-time token is never spent by a retry whose first
-answer was lost. Waits between attempts end at once when the engine stops.
+Heartbeats and snapshots are idempotent by contract (a snapshot carries its `snapshot_id`), and
+the exchange by its `idempotency_key` (a repeat gets the same connector), so all are retried
+after a lost answer too. Waits between attempts end at once when the engine stops.
 Answers are read with the contract's models (`veracity_contract`).
 Keys never appear in logs or messages. Veracity must be https unless it is on loopback.
 """
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -87,6 +95,18 @@ class VeracityRateLimited(VeracityError):
         self.retry_after_s = retry_after_s
 
 
+class VeracityAnswerLost(VeracityUnavailable):
+    """The request was sent but its answer was cut off: it may or may not have taken effect."""
+
+
+class VeracityRedirected(VeracityUnavailable):
+    """Veracity's address answered with a redirect (never followed: the request carries a key)."""
+
+    def __init__(self, message: str, *, status: int, target: str) -> None:
+        super().__init__(message, status=status)
+        self.target = target
+
+
 class RequestRejected(VeracityError):
     """Veracity rejected the request as invalid (4xx other than 401/429): not retried."""
 
@@ -136,9 +156,11 @@ class Pairing:
     connector_id: str
     connector_key: str
     schedule: Schedule
+    account_id: str  # the Veracity account (opaque, stable): who the snapshots go to
 
     def __repr__(self) -> str:
-        return f"Pairing(connector_id={self.connector_id!r}, connector_key='***')"
+        return (f"Pairing(connector_id={self.connector_id!r}, connector_key='***', "
+                f"account_id={self.account_id!r})")
 
 
 class RetryWaitEnded(Exception):
@@ -207,12 +229,11 @@ class VeracityClient:
         self._proxies = request_proxies(proxy)  # None: the environment's or system's proxy
         self._session.headers["User-Agent"] = user_agent
         self._session.headers["Accept"] = "application/json"
-        # requests picks the adapter with the longest matching prefix: the exchange gets its own.
+        # Every call is idempotent (snapshot_id; the exchange's idempotency_key): a read error
+        # or a 502/503/504 is retried like a refused connection.
         self._session.mount(self.base_url + "/", HTTPAdapter(max_retries=self._retry(
             read=retries, status=retries, allowed_methods=frozenset({"POST"}),
             status_forcelist=RETRIED_STATUSES)))
-        self._session.mount(self.base_url + EXCHANGE_PATH, HTTPAdapter(max_retries=self._retry(
-            read=False, status=0, status_forcelist=frozenset())))
 
     def _retry(self, **policy: Any) -> QuickRetry:
         # Connection errors are retried for every call: the request was never sent. Anything
@@ -231,11 +252,19 @@ class VeracityClient:
         """Close pooled connections."""
         self._session.close()
 
-    def exchange(self, token: str, device: dict[str, Any]) -> Pairing:
-        """Trade a one-time token for a connector key (never retried once sent)."""
+    def exchange(self, token: str, device: dict[str, Any],
+                 idempotency_key: str | None = None) -> Pairing:
+        """Trade a one-time token for a connector key.
+
+        The same `idempotency_key` again (an answer was lost) gets the same connector back;
+        without one, a fresh key covers this call's own retries.
+        """
         answer = _read(ExchangeAnswer, self._post(
-            EXCHANGE_PATH, {"token": token, "device": device}, key=None), "pairing")
-        return Pairing(answer.connector_id, answer.connector_key, Schedule.from_answer(answer))
+            EXCHANGE_PATH, {"token": token, "device": device,
+                            "idempotency_key": idempotency_key or str(uuid.uuid4())},
+            key=None), "pairing")
+        return Pairing(answer.connector_id, answer.connector_key, Schedule.from_answer(answer),
+                       answer.account_id)
 
     def heartbeat(self, key: str, body: dict[str, Any]) -> Schedule:
         """Send a heartbeat; returns the schedule the server asks for."""
@@ -261,7 +290,8 @@ class VeracityClient:
         try:
             response = self._session.post(f"{self.base_url}{path}", data=data.encode("utf-8"),
                                           headers=headers, timeout=self.timeout_s,
-                                          proxies=self._proxies, stream=True)
+                                          allow_redirects=False, proxies=self._proxies,
+                                          stream=True)
             if response.status_code == 407:
                 # A proxy wants a password. tinyproxy and others answer before reading the
                 # body and drop the connection, so reading on would look like a lost answer.
@@ -271,6 +301,10 @@ class VeracityClient:
             response.content  # noqa: B018 (read it all here, where its failures are caught)
         except RetryWaitEnded as ended:
             raise VeracityUnavailable(f"Veracity is unavailable ({ended})") from None
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError):
+            # The headers came, the body did not: the server may have acted on the request.
+            raise VeracityAnswerLost("Veracity's answer was cut off half-way") from None
         except requests.RequestException as error:
             raise VeracityUnavailable(self._unreachable_message(error)) from None
         return _interpret(response)
@@ -293,24 +327,65 @@ def _interpret(response: requests.Response) -> dict[str, Any]:
         body = response.json()
     except ValueError:
         body = None
-    if status >= 500:
-        raise VeracityUnavailable(f"Veracity failed with HTTP {status}", status=status)
+    if 300 <= status < 400:
+        target = response.headers.get("Location") or "an address it did not give"
+        raise VeracityRedirected(
+            f"Veracity answered with a redirect to {target}: check the Veracity address in "
+            "Settings", status=status, target=target)
     if 200 <= status < 300:
         if not isinstance(body, dict):
-            raise VeracityUnavailable(f"Veracity answered HTTP {status} without a JSON object",
-                                      status=status)
+            raise VeracityUnavailable(
+                f"the answer is not Veracity's ({answered_by(response)})", status=status)
         return body
-    error = body.get("error") if isinstance(body, dict) else None
-    code = str(error.get("code", "")) if isinstance(error, dict) else ""
-    message = str(error.get("message", "")) if isinstance(error, dict) else ""
-    message = message or f"Veracity answered HTTP {status}"
+    error = contract_error(body)
+    if status == 429:
+        raise VeracityRateLimited(error[1] if error else f"Veracity answered HTTP {status}",
+                                  retry_after_s=_retry_after_s(response))
+    if error is None or status >= 500 or status == 407:
+        # Not Veracity's words (a proxy, a captive portal, a load balancer), or Veracity failed.
+        what = "a proxy asks for credentials" if status == 407 else (
+            "Veracity failed" if error is not None else "the answer is not Veracity's")
+        raise VeracityUnavailable(f"{what} ({answered_by(response)})", status=status,
+                                  code=error[0] if error else "")
+    code, message = error
+    if status == 401 and code == "invalid_key":
+        raise KeyRevoked(message, status=status, code=code)
     if status == 401 and code.startswith("token_"):
         raise PairingRejected(message, status=status, code=code)
-    if status == 401:
-        raise KeyRevoked(message, status=status, code=code or "invalid_key")
-    if status == 429:
-        raise VeracityRateLimited(message, retry_after_s=_retry_after_s(response))
+    if status in (401, 403):
+        # Veracity's own words, but not about the key: nothing to delete.
+        raise VeracityUnavailable(f"Veracity refused access: {message} ({code}, HTTP {status})",
+                                  status=status, code=code)
     raise RequestRejected(message, status=status, code=code)
+
+
+def contract_error(body: Any) -> tuple[str, str] | None:
+    """(code, message) if `body` is the contract's error body, else None."""
+    error = body.get("error") if isinstance(body, dict) and set(body) == {"error"} else None
+    if not isinstance(error, dict):
+        return None
+    code, message = error.get("code"), error.get("message")
+    if not isinstance(code, str) or not isinstance(message, str) or not re.fullmatch(
+            r"[a-z][a-z0-9_]{0,63}", code):
+        return None
+    return code, message
+
+
+ANSWER_WORDS = 12
+ANSWER_CHARACTERS = 120
+
+
+def answered_by(response: requests.Response) -> str:
+    """What answered, for a person: 'HTTP 401 from nginx: "401 Authorization Required …"'."""
+    server = response.headers.get("Server")
+    text = response.text if response.content else ""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
+    words = re.sub(r"<[^>]*>", " ", text).split()
+    excerpt = " ".join(words[:ANSWER_WORDS])[:ANSWER_CHARACTERS]
+    if len(words) > ANSWER_WORDS or len(excerpt) == ANSWER_CHARACTERS:
+        excerpt += " …"
+    return (f"HTTP {response.status_code}" + (f" from {server[:60]}" if server else "")
+            + (f': "{excerpt}"' if excerpt else ", empty body"))
 
 
 def _retry_after_s(response: requests.Response) -> float:

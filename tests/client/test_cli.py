@@ -80,10 +80,12 @@ def test_pair_needs_a_veracity_url(cli):
     assert result.returncode == ExitCode.CONFIGURATION and "--veracity-url" in result.stdout
 
 
-def test_pair_with_unreachable_veracity_says_the_token_is_still_valid(cli):
+def test_pair_with_unreachable_veracity_says_to_repeat_with_the_same_token(cli):
     result = cli("pair", "-", stdin="vct_" + "a" * 32 + "\n")
     assert result.returncode == ExitCode.VERACITY_UNREACHABLE
-    assert "still valid" in result.stdout
+    # Never "the token is still valid": a lost answer may have spent it.
+    assert "still valid" not in result.stdout
+    assert "pair again with the same token" in result.stdout
 
 
 def test_sync_once_exit_codes_for_unpaired_and_unreachable_gateway(cli):

@@ -332,10 +332,14 @@ def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
     assert "U7654321" not in caplog.text  # the gateway's data never reaches the log
 
 
-def test_a_new_pairing_drops_snapshots_left_from_the_earlier_one(small_book, server, folders):
+def test_a_new_pairing_with_another_account_asks_before_dropping_snapshots(small_book, server,
+                                                                          folders):
     engine = make_engine(small_book, server, folders, ScheduleClock())
     assert engine.pair(server.issue_token(new_user(server))).ok
     engine.outbox.put("0b8f5b1e-0000-4000-8000-000000000001", "2026-11-24T20:00:00+00:00", "{}")
+    token = server.issue_token(new_user(server))  # another Veracity account
+    refused = engine.pair(token)
+    assert (refused.ok, refused.code) == (False, "other_account")
     assert engine.outbox.count() == 1
-    assert engine.pair(server.issue_token(new_user(server))).ok  # e.g. another Veracity account
+    assert engine.pair(token, discard_outbox=True).ok  # the same token finishes the pairing
     assert engine.outbox.count() == 0

@@ -119,12 +119,14 @@ class ScriptedServer:
     def __init__(self, answers: list[tuple[int, dict, dict]]) -> None:
         self.answers = list(answers)
         self.requests: list[str] = []
+        self.bodies: list[dict] = []
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 scripted.requests.append(self.path)
+                scripted.bodies.append(json.loads(body or b"{}"))
                 status, headers, body = scripted.answers.pop(0)
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -162,11 +164,15 @@ def test_5xx_is_retried_with_backoff_then_succeeds():
     assert (schedule.heartbeat_interval_s, schedule.snapshot_interval_s) == (30, 90)
 
 
-def test_5xx_on_exchange_is_not_retried_so_a_token_is_never_spent_twice():
-    with ScriptedServer([(503, {}, ERROR), (201, {}, {})]) as scripted, \
-            pytest.raises(VeracityUnavailable):
-        VeracityClient(scripted.url, backoff_s=0.01).exchange("vct_x", DEVICE)
-    assert len(scripted.requests) == 1
+def test_5xx_on_exchange_is_retried_with_the_same_idempotency_key():
+    paired = {"connector_id": "c-1", "connector_key": "vck_x", "heartbeat_interval_s": 60,
+              "snapshot_interval_s": 120, "account_id": "acct-1"}
+    with ScriptedServer([(503, {}, ERROR), (201, {}, paired)]) as scripted:
+        pairing = VeracityClient(scripted.url, backoff_s=0.01).exchange(
+            "vct_x", DEVICE, "attempt-0123456789abcdef")
+    assert len(scripted.requests) == 2  # safe: a repeat gets the same connector
+    assert {body["idempotency_key"] for body in scripted.bodies} == {"attempt-0123456789abcdef"}
+    assert pairing.account_id == "acct-1"
 
 
 def test_429_carries_retry_after():

@@ -35,6 +35,10 @@ PAIRING_MESSAGES: dict[str, str] = {
                "Veracity address in Settings…, then try again.",
     "server_error": "Veracity had a problem answering. Try again in a few minutes.",
 }
+OTHER_ACCOUNT_QUESTION = (
+    "This token is for a different Veracity account than the snapshots still waiting to be "
+    "sent. Press “Drop them and pair” to drop them and pair with this account, or use a token "
+    "from the account they belong to.")
 PAIRED_MESSAGE = "Paired. The connector is now syncing your IBKR portfolio to Veracity."
 _POLL_MS = 100
 
@@ -70,10 +74,14 @@ def describe_outcome(outcome: PairingOutcome) -> str:
 class TokenDialog(DialogWindow):
     """Entry + Pair button + a message line; closes itself a moment after success."""
 
-    def __init__(self, root: tk.Tk, pair: Callable[[str], PairingOutcome],
+    def __init__(self, root: tk.Tk, pair: Callable[..., PairingOutcome],
                  on_paired: Callable[[], None] | None = None) -> None:
+        """`pair(token, discard_outbox=False)` is the engine's command."""
         self._pair = pair
         self._on_paired = on_paired
+        # The token whose pairing stopped because unsent snapshots belong to another Veracity
+        # account: pressing "Drop them and pair" with it again agrees to drop them.
+        self._confirm_discard_for: str | None = None
         self._results: queue.Queue[PairingOutcome] = queue.Queue()
         self.window = make_window(root, "Paste token")
         frame = ttk.Frame(self.window, padding=PADDING)
@@ -107,16 +115,20 @@ class TokenDialog(DialogWindow):
             self.message.show_error(problem)
             return
         assert token is not None
+        discard_outbox = token == self._confirm_discard_for
+        self._confirm_discard_for = None
+        self.pair_button.configure(text="Pair")
         self.busy = True
         self.pair_button.state(["disabled"])
         self.message.show_info("Pairing with Veracity…")
-        threading.Thread(target=self._pair_in_background, args=(token,), name="pairing",
-                         daemon=True).start()
+        threading.Thread(target=self._pair_in_background, args=(token, discard_outbox),
+                         name="pairing", daemon=True).start()
         self.window.after(_POLL_MS, self._collect)
 
-    def _pair_in_background(self, token: str) -> None:
+    def _pair_in_background(self, token: str, discard_outbox: bool) -> None:
         try:
-            outcome = self._pair(token)
+            outcome = self._pair(token, discard_outbox=discard_outbox) if discard_outbox \
+                else self._pair(token)
         except Exception as error:  # the dialog must always get an answer
             outcome = PairingOutcome(ok=False, code="error", message=f"Pairing failed: {error}")
         self._results.put(outcome)
@@ -134,5 +146,10 @@ class TokenDialog(DialogWindow):
             self.message.show_ok(describe_outcome(outcome))
             if self._on_paired:
                 self._on_paired()
+        elif outcome.code == "other_account":
+            # Ask before dropping anything: the same token, pressed again, agrees.
+            self._confirm_discard_for, _problem = check_token_form(self.entry.get())
+            self.pair_button.configure(text="Drop them and pair")
+            self.message.show_error(OTHER_ACCOUNT_QUESTION)
         else:
             self.message.show_error(describe_outcome(outcome))

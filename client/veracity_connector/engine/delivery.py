@@ -1,22 +1,32 @@
 """Delivery to Veracity: the outbox oldest first, heartbeats, and what each failure class means.
 
-Connection errors and 5xx (after the client's few quick retries) → Veracity is down: snapshots
-stay in the outbox and delivery backs off; 429 → wait as long as Veracity says; 401 → the key
-was refused (the engine deletes it); any other refusal of a snapshot → that snapshot is dropped
-(sending it again would fail the same way, and keeping it would block the rest).
+Connection errors, 5xx, redirects and answers that are not Veracity's (a proxy's 401/407, a
+captive portal's page; after the client's few quick retries) → Veracity is unreachable:
+snapshots stay in the outbox, delivery backs off, and the state says what answered; 429 → wait
+as long as Veracity says; 401 `invalid_key` → the key was refused (the engine deletes it, the
+outbox stays for the next pairing with the same account); any other refusal of a snapshot →
+that snapshot moves to the outbox's bounded refusals with Veracity's message, and the state
+says so until a later snapshot is accepted (sending it again would fail the same way, and
+keeping it queued would block the rest).
+
+Delivery is budgeted: one call sends for at most `DELIVERY_BUDGET_S`, then hands back to the
+loop, which tickles the gateway and sends the heartbeat when they are due before the next
+chunk — a backlog of a thousand snapshots never starves either.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from veracity_connector.engine.outcome import EngineCounters
 from veracity_connector.engine.timetable import Timetable
 from veracity_connector.gateway import SessionCheck
-from veracity_connector.outbox import Outbox
+from veracity_connector.outbox import Outbox, OutboxItem
 from veracity_connector.veracity_api import (
     KeyRevoked,
     RequestRejected,
@@ -31,6 +41,21 @@ logger = logging.getLogger(__name__)
 
 DELIVERY_BACKOFF_INITIAL_S = 5.0
 OUTBOX_BATCH = 50
+DELIVERY_BUDGET_S = 5.0  # the longest one delivery call keeps the loop from its other jobs
+
+
+@dataclass(frozen=True)
+class RefusalNotice:
+    """The latest snapshot Veracity refused, for the person-facing state."""
+
+    status: int | None
+    code: str
+    message: str
+
+    def sentence(self) -> str:
+        """The line shown: 'Veracity refused a snapshot: … (invalid_request, HTTP 400)'."""
+        return (f"Veracity refused a snapshot: {self.message} "
+                f"({self.code or 'no code'}, HTTP {self.status})")
 GATEWAY_MESSAGE_MAX_LENGTH = 500
 
 
@@ -52,36 +77,59 @@ class Delivery:
         self.down_message = ""  # why Veracity is unreachable; "" while it answers
         self.last_snapshot_at: datetime | None = None  # newest taken_at Veracity has stored
         self.last_sync_at: datetime | None = None  # when Veracity last accepted something
+        self.refusal: RefusalNotice | None = None  # until a later snapshot is accepted
 
-    def send_outbox(self, key: str) -> bool:
-        """Send queued snapshots oldest first; True if the outbox was emptied."""
+    def send_outbox(self, key: str, *, budget_s: float | None = DELIVERY_BUDGET_S) -> bool:
+        """Send queued snapshots oldest first; True if the outbox was emptied.
+
+        With a `budget_s`, stops after that long and plans the rest at once: the loop does what
+        else is due first. `None` sends until empty (`sync --once`).
+        """
         assert self._veracity is not None
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         while not self._stop_event.is_set():
             batch = self._outbox.oldest(OUTBOX_BATCH)
             if not batch:
                 self._backoff_s = DELIVERY_BACKOFF_INITIAL_S
                 return True
             for item in batch:
-                try:
-                    duplicate = self._veracity.send_snapshot(key, item.body)
-                except RequestRejected as error:
-                    # Sending it again would fail the same way; keeping it would block the rest.
-                    logger.error("Veracity rejected snapshot %s (%s: %s); dropped",
-                                 item.snapshot_id, error.code or error.status, error.message)
-                    self._outbox.remove(item.snapshot_id)
-                    continue
-                except VeracityError as error:
-                    self._failed(error, key)
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._timetable.next_delivery = self._clock()  # more after the other jobs
                     return False
-                self._outbox.remove(item.snapshot_id)
-                self._counters.snapshots_delivered += 1
-                self._succeeded()
-                taken_at = datetime.fromisoformat(item.taken_at)
-                if self.last_snapshot_at is None or taken_at > self.last_snapshot_at:
-                    self.last_snapshot_at = taken_at
-                if duplicate:
-                    logger.info("snapshot %s was already stored", item.snapshot_id)
+                if not self._send(key, item):
+                    return False
         return False
+
+    def _send(self, key: str, item: OutboxItem) -> bool:
+        """Send one queued snapshot; False when delivery must stop for now."""
+        assert self._veracity is not None
+        try:
+            duplicate = self._veracity.send_snapshot(key, item.body)
+        except RequestRejected as error:
+            self._refused(item, error)
+            return True
+        except VeracityError as error:
+            self._failed(error, key)
+            return False
+        self._outbox.remove(item.snapshot_id)
+        self._counters.snapshots_delivered += 1
+        self._succeeded()
+        self.refusal = None
+        taken_at = datetime.fromisoformat(item.taken_at)
+        if self.last_snapshot_at is None or taken_at > self.last_snapshot_at:
+            self.last_snapshot_at = taken_at
+        if duplicate:
+            logger.info("snapshot %s was already stored", item.snapshot_id)
+        return True
+
+    def _refused(self, item: OutboxItem, error: RequestRejected) -> None:
+        # Sending it again would fail the same way; keeping it queued would block the rest.
+        logger.error("Veracity refused snapshot %s (%s, HTTP %s): %s; kept aside with the "
+                     "refusals", item.snapshot_id, error.code, error.status, error.message)
+        self._outbox.refuse(item, error.status, error.code, error.message)
+        self._counters.snapshots_refused += 1
+        self.refusal = RefusalNotice(error.status, error.code, error.message)
+        self.down_message = ""  # Veracity answered
 
     def heartbeat(self, key: str, session: SessionCheck, *, gateway_port: int,
                   uptime_s: int) -> None:

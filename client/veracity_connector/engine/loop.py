@@ -42,6 +42,7 @@ from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.gateway.pacing import PacerStopped
 from veracity_connector.outbox import Outbox, OutboxLimits
 from veracity_connector.pairing import pair_with_token
+from veracity_connector.pairing_files import forget_pairing
 from veracity_connector.settings import Folders, Settings
 from veracity_connector.state import (
     DEFAULT_MESSAGES,
@@ -138,10 +139,14 @@ class Engine:
         """Take and send a snapshot at the next step (returns at once)."""
         self._post(self._request_sync)
 
-    def pair(self, token: str) -> PairingOutcome:
-        """Exchange a one-time token for a key and store it (blocks for the network call)."""
+    def pair(self, token: str, *, discard_outbox: bool = False) -> PairingOutcome:
+        """Exchange a one-time token for a key and store it (blocks for the network call).
+
+        Unsent snapshots of another Veracity account make it fail with code `other_account`
+        unless `discard_outbox` (the person agreed to drop them); see pairing.pair_with_token.
+        """
         try:
-            return self._post(lambda: self._pair(token)).result()
+            return self._post(lambda: self._pair(token, discard_outbox)).result()
         except EngineStopped:
             return PairingOutcome(False, "not_running",
                                   "The connector stopped before it could pair; start it again.")
@@ -189,7 +194,7 @@ class Engine:
         self._sync_requested = True
         self._wake_event.set()
 
-    def _pair(self, token: str) -> PairingOutcome:
+    def _pair(self, token: str, discard_outbox: bool) -> PairingOutcome:
         if self.veracity is None:
             return PairingOutcome(False, "not_configured",
                                   "Set Veracity's address first (Settings…), then paste the token.")
@@ -198,14 +203,16 @@ class Engine:
             return PairingOutcome(False, "credential_store", self.keys.problem)
         previous = self.holder.status
         self.holder.set_state(ConnectorState.PAIRING)
-        outcome, schedule = pair_with_token(token, self.veracity, credentials, self.outbox)
+        outcome, schedule = pair_with_token(token, self.veracity, credentials, self.outbox,
+                                            self.folders.data_dir,
+                                            discard_outbox=discard_outbox)
         if outcome.ok and schedule is not None:
             self.timetable.server_schedule = schedule
             self.keys.revoked_notice = False
             self.collector.forget()
             now = self._clock()
             self.timetable.next_heartbeat = self.timetable.next_snapshot = now
-            self.timetable.next_key_check = now
+            self.timetable.next_key_check = self.timetable.next_delivery = now
             self._publish()
             self._wake_event.set()
         else:
@@ -217,6 +224,7 @@ class Engine:
         if credentials is not None:
             credentials.delete()
         cleared = self.outbox.clear()
+        forget_pairing(self.folders.data_dir)
         logger.info("unpaired; %d unsent snapshot(s) dropped", cleared)
         self.collector.forget()
         self._publish()
@@ -313,7 +321,10 @@ class Engine:
             queued = False
             if session.ok:
                 queued = self._take_snapshot(force=True)
-            delivered = self.delivery.send_outbox(key)
+            refused_before = self.counters.snapshots_refused
+            delivered = self.delivery.send_outbox(key, budget_s=None)
+            refusal = self.delivery.refusal if (
+                self.counters.snapshots_refused > refused_before) else None
             if not self.keys.revoked_notice:
                 self._heartbeat(key)
         except PacerStopped:
@@ -323,7 +334,8 @@ class Engine:
         return cycle_result(self.holder.status, revoked_notice=self.keys.revoked_notice,
                             session=self.session.latest,
                             veracity_down_message=self.delivery.down_message,
-                            queued=queued, delivered=delivered)
+                            queued=queued, delivered=delivered,
+                            refusal=refusal.sentence() if refusal else "")
 
     # --- one step -------------------------------------------------------------------------
 
@@ -375,9 +387,11 @@ class Engine:
     def _revoke(self, refused_key: str) -> None:
         logger.warning("Veracity refused the connector key (revoked or invalid); deleting it")
         self.keys.delete_refused(refused_key)
-        dropped = self.outbox.clear()
-        if dropped:
-            logger.warning("%d unsent snapshot(s) dropped with the refused key", dropped)
+        # The outbox stays: a new pairing with the same Veracity account delivers it.
+        kept = self.outbox.count()
+        if kept:
+            logger.warning("%d unsent snapshot(s) kept for the next pairing with the same "
+                           "Veracity account", kept)
         self.keys.revoked_notice = True
         self.collector.forget()
         self.holder.set_state(ConnectorState.REVOKED, paired=False)
@@ -408,7 +422,9 @@ class Engine:
             credential_problem=self.keys.problem, unexpected_error=self._unexpected_error,
             veracity_configured=self.veracity is not None, paired=key is not None,
             revoked_notice=self.keys.revoked_notice, session=session,
-            veracity_down_message=self.delivery.down_message)
+            veracity_down_message=self.delivery.down_message,
+            refusal=self.delivery.refusal.sentence() if self.delivery.refusal else "",
+            kept_snapshots=common["pending_snapshots"])
         status = person_facing_status(self.holder.status, facts, common)
         self.holder.publish(status)
         if self._status_file is not None:

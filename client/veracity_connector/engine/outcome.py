@@ -33,6 +33,7 @@ class SyncOutcome(StrEnum):
     GATEWAY_UNAUTHENTICATED = "gateway_unauthenticated"
     GATEWAY_ERROR = "gateway_error"
     VERACITY_UNREACHABLE = "veracity_unreachable"
+    SNAPSHOT_REFUSED = "snapshot_refused"
     KEY_REVOKED = "key_revoked"
     CONFIGURATION = "configuration"
 
@@ -44,6 +45,7 @@ class EngineCounters:
     snapshots_taken: int = 0
     snapshots_queued: int = 0
     snapshots_delivered: int = 0
+    snapshots_refused: int = 0
     heartbeats_sent: int = 0
     last_snapshot_read_s: float = 0.0
 
@@ -67,6 +69,8 @@ class EngineFacts:
     revoked_notice: bool
     session: SessionCheck | None
     veracity_down_message: str
+    refusal: str = ""  # Veracity refused the latest snapshot it answered about
+    kept_snapshots: int = 0  # in the outbox (kept across a refused key)
 
 
 def person_facing_status(current: ConnectorStatus, facts: EngineFacts,
@@ -84,6 +88,9 @@ def person_facing_status(current: ConnectorStatus, facts: EngineFacts,
     if not facts.paired:
         message, next_step = DEFAULT_MESSAGES[
             ConnectorState.REVOKED if facts.revoked_notice else ConnectorState.NEEDS_TOKEN]
+        if facts.kept_snapshots:
+            message += (f" {facts.kept_snapshots} unsent snapshot(s) are kept and sent once you "
+                        "pair again with the same Veracity account.")
         return current.with_state(ConnectorState.NEEDS_TOKEN, message, next_step, **common)
     if facts.session is not None and not facts.session.ok:
         return gateway_problem_status(current, facts.session, common)
@@ -92,7 +99,15 @@ def person_facing_status(current: ConnectorStatus, facts: EngineFacts,
             ConnectorState.VERACITY_UNREACHABLE,
             f"Veracity cannot be reached ({facts.veracity_down_message}); snapshots are "
             "kept and sent when it is back.", **common)
+    if facts.refusal:
+        return current.with_state(ConnectorState.ERROR, facts.refusal, REFUSAL_NEXT_STEP,
+                                  **common)
     return current.with_state(ConnectorState.SYNCING, **common)
+
+
+REFUSAL_NEXT_STEP = (
+    "Other snapshots keep being sent. Check for updates of the connector; if it happens again, "
+    "send the log (Open logs folder) to Veracity support.")
 
 
 def gateway_problem_status(current: ConnectorStatus, session: SessionCheck,
@@ -111,10 +126,13 @@ def gateway_problem_status(current: ConnectorStatus, session: SessionCheck,
 
 
 def cycle_result(status: ConnectorStatus, *, revoked_notice: bool, session: SessionCheck | None,
-                 veracity_down_message: str, queued: bool, delivered: bool) -> CycleResult:
+                 veracity_down_message: str, queued: bool, delivered: bool,
+                 refusal: str = "") -> CycleResult:
     """What a full cycle (`run_once`) achieved, from the status it left behind."""
     if status.state is ConnectorState.NEEDS_TOKEN or revoked_notice:
         return CycleResult(SyncOutcome.KEY_REVOKED, status.message)
+    if refusal:
+        return CycleResult(SyncOutcome.SNAPSHOT_REFUSED, refusal)
     if session is not None and not session.ok:
         outcome = {
             GatewayState.UNREACHABLE: SyncOutcome.GATEWAY_UNREACHABLE,
