@@ -2,6 +2,7 @@
 
     veracity-server db upgrade
     veracity-server create-user EMAIL [--password-stdin]   (or VERACITY_USER_PASSWORD, or prompt)
+    veracity-server set-password EMAIL [--password-stdin]  (ends all of the user's sessions)
     veracity-server issue-token EMAIL [--ttl SECONDS]      (prints the token alone on stdout)
     veracity-server serve [--host 127.0.0.1] [--port 8000] (development only; use gunicorn)
 """
@@ -30,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("email")
     create_user.add_argument("--password-stdin", action="store_true",
                              help="read the password from the first line of stdin")
+    set_password = commands.add_parser(
+        "set-password", help="change a user's password (ends all their sessions)")
+    set_password.add_argument("email")
+    set_password.add_argument("--password-stdin", action="store_true",
+                              help="read the password from the first line of stdin")
     issue_token = commands.add_parser("issue-token", help="print a one-time pairing token")
     issue_token.add_argument("email")
     issue_token.add_argument("--ttl", type=int, default=None,
@@ -60,7 +66,7 @@ def run(arguments: argparse.Namespace) -> int:
     from veracity_server.db import database
     from veracity_server.migrate import current_revision, upgrade_database
     from veracity_server.pairing.service import issue_pairing_token
-    from veracity_server.users import UserError, create_user, find_user
+    from veracity_server.users import UserError, create_user, find_user, set_password
 
     app = create_app()
     url = database(app).url
@@ -88,12 +94,24 @@ def run(arguments: argparse.Namespace) -> int:
         if owner is None:
             print(f"error: no user with the email {arguments.email}", file=sys.stderr)
             return 1
+        if arguments.command == "set-password":
+            password = _read_password(arguments.password_stdin, app.extensions[SETTINGS_KEY])
+            try:
+                ended = set_password(session, owner, password)
+            except UserError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+            print(f"password of {owner.email} changed; {ended} session(s) ended",
+                  file=sys.stderr)
+            return 0
         settings_ttl = app.extensions[SETTINGS_KEY].pairing_token_ttl_s
         ttl = arguments.ttl if arguments.ttl is not None else settings_ttl
         if ttl < 1:
             print("error: --ttl must be at least 1 second", file=sys.stderr)
             return 2
-        token, expires_at = issue_pairing_token(session, owner.id, ttl)
+        token, expires_at = issue_pairing_token(
+            session, owner.id, ttl,
+            max_valid=app.extensions[SETTINGS_KEY].pairing_tokens_per_user)
         print(f"expires at {expires_at.isoformat()}", file=sys.stderr)
         print(token)
         return 0

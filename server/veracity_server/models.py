@@ -41,6 +41,23 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class UserSession(Base):
+    """A browser session: the signed cookie holds a random id, this row its hash.
+
+    Deleting the row ends the session wherever its cookie is (a copied cookie stops working):
+    logout, "log out other sessions" and a password change do that. `last_seen_at` is moved on
+    at most once a minute, for the idle lifetime.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    id_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class PairingToken(Base):
     """A one-time pairing token (`vct_...`), stored as its hash, consumed once before it expires."""
 

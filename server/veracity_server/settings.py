@@ -45,6 +45,7 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 — a file name
 MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_PAIRING_TOKENS_PER_USER = 3
 SECRET: JsonDict = {"secret": True}  # may come from <NAME>_FILE
 RELEASE: JsonDict = {"release": True}  # validated per request by the downloads
 DOWNLOADS_PREFIX = "IBKR_CONNECTOR_WINDOWS_"
@@ -195,7 +196,7 @@ class Settings(BaseSettings):
         "the address users and connectors reach Veracity at (https:// in production); "
         "absolute links are built from it, never from the request's Host header")
     pairing_tokens_per_user: Annotated[int, BeforeValidator(_whole(1, 100))] = _variable(
-        "VERACITY_PAIRING_TOKENS_PER_USER", 3,
+        "VERACITY_PAIRING_TOKENS_PER_USER", DEFAULT_PAIRING_TOKENS_PER_USER,
         "valid (unused, unexpired) pairing tokens a user may hold; a new one retires the oldest")
     trusted_proxies: Annotated[int | None, BeforeValidator(_optional(_whole(0, 10)))] = \
         _variable("VERACITY_TRUSTED_PROXIES", None,

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from veracity_server.auth.records import end_user_sessions
 from veracity_server.columns import utc_now
 from veracity_server.credentials import hash_password, verify_password
 from veracity_server.models import User
@@ -41,6 +42,23 @@ def create_user(session: Session, email: str, password: str) -> User:
         session.rollback()
         raise UserError(f"a user with the email {email} already exists") from None
     return user
+
+
+def set_password(session: Session, user: User, password: str) -> int:
+    """Change `user`'s password and end all their sessions; returns how many ended.
+
+    Whoever changes a password because it leaked wants every browser that used it signed out.
+    """
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    session.commit()
+    return end_user_sessions(session, user.id)
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise UserError(f"the password must be {MIN_PASSWORD_LENGTH} to "
+                        f"{MAX_PASSWORD_LENGTH} characters long")
 
 
 def find_user(session: Session, email: str) -> User | None:

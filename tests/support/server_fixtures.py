@@ -176,11 +176,13 @@ def issue_token(app: Flask, email: str, ttl_s: int | None = None) -> str:
     from veracity_server.pairing.service import issue_pairing_token
     from veracity_server.users import find_user
 
-    ttl = ttl_s if ttl_s is not None else app.extensions["veracity_settings"].pairing_token_ttl_s
+    settings = app.extensions["veracity_settings"]
+    ttl = ttl_s if ttl_s is not None else settings.pairing_token_ttl_s
     with database(app).sessions() as session:
         user = find_user(session, email)
         assert user is not None, f"no user {email}"
-        return issue_pairing_token(session, user.id, ttl)[0]
+        return issue_pairing_token(session, user.id, ttl,
+                                   max_valid=settings.pairing_tokens_per_user)[0]
 
 
 def login(client: FlaskClient, email: str, password: str = DEFAULT_PASSWORD) -> str:

@@ -1,4 +1,4 @@
-"""`/api/v1/session`: log in (POST), who am I (GET), log out (DELETE)."""
+"""`/api/v1/session`: log in (POST), who am I (GET), log out (DELETE); log out the others."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from veracity_server.auth.guards import (
     csrf_token,
     current_user_id,
+    end_other_sessions,
     end_session,
     require_user,
     start_session,
@@ -84,6 +85,19 @@ def log_out() -> ResponseReturnValue:
     return "", 204
 
 
+class OtherSessionsEnded(BaseModel):
+    """How many other sessions were ended."""
+
+    ended: int = Field(description="Sessions of this user ended, besides the current one.")
+
+
+@blueprint.post("/api/v1/session/log-out-others")
+def log_out_others() -> ResponseReturnValue:
+    """End every other session of this user (other browsers, copied cookies); keep this one."""
+    require_user()
+    return jsonify(ended=end_other_sessions())
+
+
 RATE_LIMITED = error_response("Too many attempts", {"Retry-After": "Seconds to wait"})
 
 declare_operations(blueprint, [
@@ -100,6 +114,13 @@ declare_operations(blueprint, [
     Operation("DELETE", "/api/v1/session", "Log out", tag="session", security="session",
               csrf=True,
               responses={204: Response("Logged out", content_type=None),
+                         401: error_response("Not logged in"),
+                         403: error_response("Missing or wrong X-CSRF-Token")}),
+    Operation("POST", "/api/v1/session/log-out-others", "Log out every other session",
+              tag="session", security="session", csrf=True,
+              description="Ends this user's sessions in other browsers (and any copy of their "
+                          "cookies); the current session stays.",
+              responses={200: Response("The other sessions ended", OtherSessionsEnded),
                          401: error_response("Not logged in"),
                          403: error_response("Missing or wrong X-CSRF-Token")}),
 ])

@@ -30,6 +30,7 @@ from veracity_server.settings import SETTINGS_KEY, Settings, parse_variable
 
 POLL_INTERVAL_VARIABLE = "VERACITY_PAGE_POLL_INTERVAL_S"
 POLL_INTERVAL_KEY = "PAGE_POLL_INTERVAL_S"
+TOKENS_PER_USER_KEY = "PAIRING_TOKENS_PER_USER"
 
 blueprint = Blueprint("pages", __name__, template_folder="../templates",
                       static_folder="../static", static_url_path="/assets")
@@ -45,6 +46,7 @@ def read_settings(state: BlueprintSetupState) -> None:
     """Copy the (already validated) poll interval where the templates read it."""
     settings: Settings = state.app.extensions[SETTINGS_KEY]
     state.app.config[POLL_INTERVAL_KEY] = settings.page_poll_interval_s
+    state.app.config[TOKENS_PER_USER_KEY] = settings.pairing_tokens_per_user
 
 
 @blueprint.after_request

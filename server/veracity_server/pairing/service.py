@@ -14,19 +14,40 @@ from veracity_server.columns import iso_utc, utc_now
 from veracity_server.credentials import new_connector_key, new_pairing_token, secret_hash
 from veracity_server.errors import NotFound, TokenExpired, TokenInvalid, TokenUsed
 from veracity_server.models import Connector, PairingToken, User
+from veracity_server.settings import DEFAULT_PAIRING_TOKENS_PER_USER
 
 # A connector is "online" while its last heartbeat is younger than this many intervals: one
 # missed beat (network hiccup, sleep) must not flap the status.
 ONLINE_INTERVALS = 2.5
 
 
-def issue_pairing_token(session: Session, user_id: int, ttl_s: int) -> tuple[str, datetime]:
-    """Create a one-time token for `user_id`; returns it (shown once) and its expiry."""
+def issue_pairing_token(session: Session, user_id: int, ttl_s: int, *,
+                        max_valid: int = DEFAULT_PAIRING_TOKENS_PER_USER) -> tuple[str, datetime]:
+    """Create a one-time token for `user_id`; returns it (shown once) and its expiry.
+
+    A user holds at most `max_valid` valid tokens (VERACITY_PAIRING_TOKENS_PER_USER): the new one
+    retires the oldest beyond that (they expire now; exchanging one answers token_expired). A
+    token is a key to the account until it is used, so forgotten ones must not pile up.
+    """
     token = new_pairing_token()
     now = utc_now()
     expires_at = now + timedelta(seconds=ttl_s)
+    # Lock the user's row (PostgreSQL; SQLite has one writer anyway) so two tokens issued at
+    # the same moment cannot both count the other out and leave one too many.
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
     session.add(PairingToken(user_id=user_id, token_hash=secret_hash(token), created_at=now,
                              expires_at=expires_at))
+    session.flush()
+    newest = (select(PairingToken.id)
+              .where(PairingToken.user_id == user_id, PairingToken.used_at.is_(None),
+                     PairingToken.expires_at > now)
+              .order_by(PairingToken.id.desc()).limit(max_valid))
+    session.execute(
+        update(PairingToken)
+        .where(PairingToken.user_id == user_id, PairingToken.used_at.is_(None),
+               PairingToken.expires_at > now, PairingToken.id.not_in(newest.scalar_subquery()))
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False))
     session.commit()
     return token, expires_at
 

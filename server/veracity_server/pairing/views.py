@@ -30,8 +30,10 @@ def issue_token() -> ResponseReturnValue:
     """A one-time pairing token for the logged-in user."""
     user_id = require_user()
     parse_body(EmptyBody, allow_empty=True)
+    settings = current_settings()
     token, expires_at = service.issue_pairing_token(
-        get_session(), user_id, current_settings().pairing_token_ttl_s)
+        get_session(), user_id, settings.pairing_token_ttl_s,
+        max_valid=settings.pairing_tokens_per_user)
     return jsonify(token=token, expires_at=iso_utc(expires_at)), 201
 
 

@@ -409,6 +409,23 @@
     window.location.assign(logout.dataset.loginUrl);
   });
 
+  const logoutOthers = document.getElementById("logout-others-button");
+  const logoutOthersResult = document.getElementById("logout-others-result");
+  logoutOthers.addEventListener("click", async function () {
+    logoutOthers.disabled = true;
+    try {
+      const response = await api("POST", logoutOthers.dataset.url);
+      if (!response.ok) throw new Error(await errorMessage(response));
+      const ended = (await response.json()).ended;
+      logoutOthersResult.textContent = ended === 1 ? "1 other session signed out."
+        : ended + " other sessions signed out.";
+    } catch (error) {
+      logoutOthersResult.textContent = error.message;
+    } finally {
+      logoutOthers.disabled = false;
+    }
+  });
+
   loadDownload();
   schedulePolling();
 })();
