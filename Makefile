@@ -19,8 +19,9 @@ TEST_DEB_PACKAGES := postgresql chromium xvfb trayer xdotool imagemagick x11-uti
 	nginx redis-server
 DEMO_DEB_PACKAGES :=
 # The Windows build under wine (make test-windows): wine itself, and mingw-w64 for the small
-# bcryptprimitives.dll that wine 8 lacks (scripts/wine/bcryptprimitives.c).
-WINDOWS_DEB_PACKAGES := wine wine64 gcc-mingw-w64-x86-64-win32
+# bcryptprimitives.dll that wine 8 lacks (scripts/wine/bcryptprimitives.c); Xvfb and xwininfo to
+# see whether a started gateway shows a console window.
+WINDOWS_DEB_PACKAGES := wine wine64 gcc-mingw-w64-x86-64-win32 xvfb x11-utils
 
 # Most tests wait on real processes and IBKR's pacing rather than the CPU, so three workers
 # finish the suite in about half the serial time even on a 2-core machine.
