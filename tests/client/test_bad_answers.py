@@ -53,7 +53,7 @@ class BadServer:
         bad = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 bad.paths.append(self.path)
                 answer = bad.answers.pop(0) if len(bad.answers) > 1 else bad.answers[0]
@@ -72,7 +72,7 @@ class BadServer:
                     return
                 self.wfile.write(answer.body)
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
             def log_message(self, *args: object) -> None:
                 pass

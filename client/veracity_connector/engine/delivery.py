@@ -6,12 +6,13 @@ snapshots stay in the outbox, delivery backs off, and the state says what answer
 as long as Veracity says; 401 `invalid_key` → the key was refused (the engine deletes it, the
 outbox stays for the next pairing with the same account); any other refusal of a snapshot →
 that snapshot moves to the outbox's bounded refusals with Veracity's message, and the state
-says so until a later snapshot is accepted (sending it again would fail the same way, and
+says so until a later snapshot is accepted; a limit Veracity names (its `Veracity-Limit`
+header on a 413 or 429) is named in the state too (sending it again would fail the same way, and
 keeping it queued would block the rest).
 
-Delivery is budgeted: one call sends for at most `DELIVERY_BUDGET_S`, then hands back to the
-loop, which tickles the gateway and sends the heartbeat when they are due before the next
-chunk — a backlog of a thousand snapshots never starves either.
+Delivery is budgeted: one call sends for at most `DELIVERY_BUDGET_S`, and stops as soon as the
+gateway tickle or the heartbeat is due, handing back to the loop, which does them before the
+next chunk — a backlog of a thousand snapshots never starves either.
 """
 
 from __future__ import annotations
@@ -51,11 +52,20 @@ class RefusalNotice:
     status: int | None
     code: str
     message: str
+    limit: str = ""  # the Veracity limit it went past, if that was the reason
 
     def sentence(self) -> str:
         """The line shown: 'Veracity refused a snapshot: … (invalid_request, HTTP 400)'."""
+        if self.limit:
+            return (f"Veracity refused a snapshot over its limit {limit_name(self.limit)}: "
+                    f"{self.message} ({self.code or 'no code'}, HTTP {self.status})")
         return (f"Veracity refused a snapshot: {self.message} "
                 f"({self.code or 'no code'}, HTTP {self.status})")
+
+
+def limit_name(limit: str) -> str:
+    """'snapshots per minute' from Veracity's 'snapshots_per_minute'."""
+    return "'" + limit.replace("_", " ") + "'"
 GATEWAY_MESSAGE_MAX_LENGTH = 500
 
 
@@ -78,6 +88,8 @@ class Delivery:
         self.last_snapshot_at: datetime | None = None  # newest taken_at Veracity has stored
         self.last_sync_at: datetime | None = None  # when Veracity last accepted something
         self.refusal: RefusalNotice | None = None  # until a later snapshot is accepted
+        # A Veracity limit that holds delivery back (429 with a limit named), until it answers.
+        self.limit_message = ""
 
     def send_outbox(self, key: str, *, budget_s: float | None = DELIVERY_BUDGET_S) -> bool:
         """Send queued snapshots oldest first; True if the outbox was emptied.
@@ -93,12 +105,17 @@ class Delivery:
                 self._backoff_s = DELIVERY_BACKOFF_INITIAL_S
                 return True
             for item in batch:
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline is not None and (time.monotonic() >= deadline
+                                             or self._other_job_due()):
                     self._timetable.next_delivery = self._clock()  # more after the other jobs
                     return False
                 if not self._send(key, item):
                     return False
         return False
+
+    def _other_job_due(self) -> bool:
+        """The gateway tickle or the heartbeat is due: they go first, delivery resumes after."""
+        return self._clock() >= min(self._timetable.next_tickle, self._timetable.next_heartbeat)
 
     def _send(self, key: str, item: OutboxItem) -> bool:
         """Send one queued snapshot; False when delivery must stop for now."""
@@ -128,7 +145,7 @@ class Delivery:
                      "refusals", item.snapshot_id, error.code, error.status, error.message)
         self._outbox.refuse(item, error.status, error.code, error.message)
         self._counters.snapshots_refused += 1
-        self.refusal = RefusalNotice(error.status, error.code, error.message)
+        self.refusal = RefusalNotice(error.status, error.code, error.message, error.limit)
         self.down_message = ""  # Veracity answered
 
     def heartbeat(self, key: str, session: SessionCheck, *, gateway_port: int,
@@ -161,6 +178,7 @@ class Delivery:
 
     def _succeeded(self) -> None:
         self.down_message = ""
+        self.limit_message = ""
         self._backoff_s = DELIVERY_BACKOFF_INITIAL_S
         self.last_sync_at = datetime.now(UTC)
 
@@ -169,8 +187,13 @@ class Delivery:
         if isinstance(error, KeyRevoked):
             self._on_key_refused(key)
         elif isinstance(error, VeracityRateLimited):
-            logger.warning("Veracity asks us to wait %.0f s", error.retry_after_s)
+            logger.warning("Veracity asks us to wait %.0f s%s", error.retry_after_s,
+                           f" (limit {error.limit})" if error.limit else "")
             self._timetable.hold_off(now + error.retry_after_s)
+            if error.limit:
+                self.limit_message = (
+                    f"Veracity's limit {limit_name(error.limit)} is reached ({error.message}); "
+                    f"snapshots are kept and sent again in {error.retry_after_s:.0f} s")
         elif isinstance(error, VeracityUnavailable):
             if not self.down_message:
                 logger.warning("Veracity unreachable: %s; snapshots are kept", error.message)
