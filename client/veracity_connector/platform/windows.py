@@ -11,7 +11,7 @@ import contextlib
 import logging
 import subprocess
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -177,10 +177,18 @@ def end_processes(tree: list[psutil.Process], timeout_s: float,
 
 
 def describe(process: psutil.Process) -> str:
-    """`java.exe (pid 4242)`, or just the pid when the name cannot be read."""
+    """`java.exe (pid 4242)`, or just the pid when the name cannot be read.
+
+    Never `str(process)`: psutil builds it from `name()`, which raises a plain OSError (not a
+    psutil.Error) where NtQuerySystemInformation lacks the image-name class, as under wine.
+    """
     import psutil
 
     try:
-        return f"{process.name()} (pid {process.pid})"
-    except psutil.Error:
-        return f"pid {process.pid}"
+        name = process.name()
+    except (psutil.Error, OSError):
+        try:
+            name = PureWindowsPath(process.cmdline()[0]).name
+        except (psutil.Error, OSError, IndexError):
+            return f"pid {process.pid}"
+    return f"{name} (pid {process.pid})"
