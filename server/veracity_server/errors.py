@@ -180,6 +180,11 @@ def _retry_after_seconds(error: HTTPException) -> str:
 
 
 def _render_unexpected(error: Exception) -> Response:
+    if type(error).__module__.startswith("gunicorn.http"):
+        # gunicorn parses a chunked body only as the app reads it: a malformed chunk surfaces
+        # here, mid-request. It is the client's fault, not ours.
+        log.info("malformed HTTP request body: %s", type(error).__name__)
+        return error_response(400, "bad_request", "The request body is not well-formed HTTP.")
     if is_database_unavailable(error):
         # Expected during a database restart or overload: one line, no traceback, no message
         # text (a driver's message may quote the statement's values).

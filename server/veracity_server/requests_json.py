@@ -35,11 +35,33 @@ def read_json_body(allow_empty: bool = False) -> Any:
         raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
     try:
         data = json.loads(raw.decode("utf-8"), parse_float=Decimal,
-                          parse_constant=_reject_constant)
+                          parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError) as error:
-        raise InvalidJson(f"The request body is not valid JSON: {error}") from None
+        # ValueError also covers integers beyond Python's 4300-digit conversion limit.
+        raise InvalidJson(f"The request body is not valid JSON: {_short(error)}") from None
+    except RecursionError:
+        # The C parser recurses once per level: [[[[…]]]] deep enough exhausts the stack.
+        raise InvalidJson("The request body is nested too deeply.") from None
     _reject_unstorable_text(raw, data)
     return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which of two equal keys wins (a proxy may read the first, we the
+    # last), so a body that says two things is refused rather than guessed at.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key[:100]!r} appears twice in one object")
+            seen.add(key)
+    return data
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _reject_unstorable_text(raw: bytes, data: Any) -> None:
