@@ -172,3 +172,12 @@ def test_logout_on_one_gunicorn_worker_ends_the_copy_on_every_worker(
     # Several requests: with two workers, each is likely to see one of them.
     for _ in range(6):
         assert copy.get(live_server.url(PORTFOLIO), timeout=10).status_code == 401
+
+
+def test_the_profile_page_offers_sign_out_other_sessions(app: Flask, client: FlaskClient) -> None:
+    create_user(app, EMAIL)
+    login(client, EMAIL)
+    page = client.get("/profile/ibkr").get_data(as_text=True)
+    assert 'id="logout-others-button"' in page and f'data-url="{OTHERS}"' in page
+    assert "Sign out other sessions" in page
+    assert "At most 3 unused tokens stay valid" in page  # the pairing card states the bound
