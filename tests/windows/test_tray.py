@@ -86,6 +86,7 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
         _path, screen = desktop.screenshot("tray-menu")
         save_small_png(screen, (menu.x, menu.y, SCREEN_WIDTH, SCREEN_HEIGHT),
                        ARTEFACTS / "windows-tray-menu.png")
+        before_pairing = portfolio_as_of(windows_server) or ""  # other tests' snapshots
         desktop.click_menu_item(menu, windows_menu_rows(paired=False), PASTE_TOKEN)
         dialog = desktop.wait_for_window("Paste token")
         desktop.type_text(windows_server.issue_token(WINDOWS_EMAIL))
@@ -101,13 +102,22 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
 
         # 3. Paired and synced: the icon turns into the syncing one; Sync now sends another.
         icon = desktop.wait_for_tray_icon(ConnectorState.SYNCING, timeout_s=180)
-        first = wait_until(lambda: portfolio_as_of(windows_server), 120, "the first snapshot")
+        first = wait_until(lambda: (portfolio_as_of(windows_server) or "") > before_pairing
+                           and portfolio_as_of(windows_server), 120, "the tray's first snapshot")
         menu = desktop.open_tray_menu(icon)
         desktop.click_menu_item(menu, windows_menu_rows(paired=True), SYNC_NOW)
         wait_until(lambda: (portfolio_as_of(windows_server) or "") > first, 120,
                    "a snapshot newer than the first one after Sync now", interval_s=2)
 
-        # 4. Quit: the app ends by itself, without a crash, and its icon leaves the tray.
+        # 4. The status line opens the status window; it stays open (and keeps refreshing from
+        # the engine's thread) while Quit ends the app: that once crashed Tcl on Windows.
+        menu = desktop.open_tray_menu(icon)
+        rows = windows_menu_rows(paired=True)
+        desktop.click_menu_item(menu, rows, rows[0])
+        desktop.wait_for_window("Status")
+        desktop.screenshot("status-window")
+
+        # 5. Quit: the app ends by itself, without a crash.
         menu = desktop.open_tray_menu(icon)
         desktop.click_menu_item(menu, windows_menu_rows(paired=True), QUIT)
         exit_code = desktop.wait(timeout_s=120)

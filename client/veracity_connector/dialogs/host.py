@@ -9,9 +9,11 @@ started on first use, so the tray costs nothing while no dialog was ever opened.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import queue
 import threading
+import time
 import tkinter as tk
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -43,6 +45,7 @@ class DialogHost:
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._lock = threading.Lock()
+        self._wakers = 0  # threads inside _wake, holding a reference to the Tk root
         self._root: tk.Tk | None = None
         # The open dialog of each kind. Held here (not by callers) so that at shutdown the last
         # references to Tk objects die on the Tk thread: Tcl aborts the process when its
@@ -72,11 +75,26 @@ class DialogHost:
         self._ready.set()
         root.after(_FALLBACK_POLL_MS, self._poll)
         root.mainloop()
+        with self._lock:
+            self._root = None  # no new waker picks the root up from here on
+        # A waker holds its own reference to the root while its `after` call is forwarded to
+        # this thread. Had it the last one when this thread let go, Tk would be deleted on the
+        # waker's thread, and Tcl aborts the process for that ("Tcl_AsyncDelete: async handler
+        # deleted by the wrong thread": the tray crashed on Quit under Windows). So keep
+        # serving their calls until every waker is out, and only then let go, here.
+        while self._wakers_inside():
+            with contextlib.suppress(tk.TclError):
+                root.update()
+            time.sleep(0.01)
         self._dialogs.clear()
-        self._root = None
         root.destroy()
         del root
+        gc.collect()  # Tk objects caught in reference cycles die on this thread too
         self._fail_pending()
+
+    def _wakers_inside(self) -> int:
+        with self._lock:
+            return self._wakers
 
     @staticmethod
     def _log_callback_error(kind: type[BaseException], error: BaseException,
@@ -110,12 +128,19 @@ class DialogHost:
                 future.set_exception(error)
 
     def _wake(self) -> None:
-        root = self._root
-        if root is None:
-            return
-        # Not in its loop yet, or stopping: the poll catches up.
-        with contextlib.suppress(RuntimeError, tk.TclError):
-            root.after(0, self._drain)
+        with self._lock:
+            root = self._root
+            if root is None:
+                return
+            self._wakers += 1
+        try:
+            # Not in its loop yet, or stopping: the poll catches up.
+            with contextlib.suppress(RuntimeError, tk.TclError):
+                root.after(0, self._drain)
+        finally:
+            del root  # before leaving: the Tk thread waits for this (see _main)
+            with self._lock:
+                self._wakers -= 1
 
     def _fail_pending(self) -> None:
         while True:
