@@ -48,7 +48,8 @@ def test_the_build_is_one_folder_with_the_tray_and_cli_executables(built_app):
     assert (built_app / "_internal").is_dir()
     # Nothing of the server, simulator or release tooling is shipped to users.
     bundled = {path.name for path in (built_app / "_internal").iterdir()}
-    assert not {"server", "simulator", "release", "moto", "flask"} & bundled
+    assert not {"veracity_server", "ibkr_gateway_sim", "veracity_release", "moto", "flask",
+                "sqlalchemy", "boto3"} & bundled
 
 
 def test_the_built_binary_answers_version(built_app):
