@@ -14,7 +14,7 @@ from ibkr_gateway_sim.gateway_conf import GatewayConf, GatewayConfError, read_ga
 from ibkr_gateway_sim.options import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_PENALTY_BOX_S, SimulatorOptions
 from ibkr_gateway_sim.scenario import SCENARIOS
 
-_log = logging.getLogger("simulator")
+_log = logging.getLogger("ibkr_gateway_sim")
 
 
 def _seconds(text: str) -> float:

@@ -16,7 +16,7 @@ from ibkr_gateway_sim.faults import Fault
 from ibkr_gateway_sim.gateway_api import gateway_error, sim_state
 from ibkr_gateway_sim.gateway_conf import GatewayConf
 
-_log = logging.getLogger("simulator")
+_log = logging.getLogger("ibkr_gateway_sim")
 
 API_PREFIX = "/v1/api"
 UNMATCHED_ENDPOINT = "(unmatched)"

@@ -21,7 +21,7 @@ from ibkr_gateway_sim.session import Clock
 from ibkr_gateway_sim.state import SimulatorState
 from ibkr_gateway_sim.tls import server_tls_context
 
-_log = logging.getLogger("simulator")
+_log = logging.getLogger("ibkr_gateway_sim")
 
 
 class PortInUseError(OSError):
