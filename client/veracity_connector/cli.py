@@ -63,7 +63,7 @@ class ExitCode(IntEnum):
     PAIRING_REFUSED = 10  # token malformed, invalid, expired or used
     OTHER_ACCOUNT = 11  # unsent snapshots belong to another Veracity account: --discard-outbox
     SNAPSHOT_REFUSED = 12  # Veracity refused a snapshot (its message is printed)
-    ALREADY_RUNNING = 11  # `run`: another connector runs on this data folder
+    ALREADY_RUNNING = 13  # `run`: another connector runs on this data folder
 
 
 SYNC_EXIT_CODES = {

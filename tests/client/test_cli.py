@@ -154,3 +154,9 @@ def test_run_stops_cleanly_on_sigterm_and_status_says_so(cli):
     assert "connector stopped" in output
     report = json.loads(cli("status", "--json").stdout)
     assert report["engine_running"] is False and report["state"] == "needs_token"
+
+
+def test_every_exit_code_means_one_thing() -> None:
+    # An IntEnum silently makes a member with a repeated value an alias of the first one.
+    values = [member.value for member in ExitCode.__members__.values()]
+    assert len(values) == len(set(values)), values
