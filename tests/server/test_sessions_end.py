@@ -57,6 +57,17 @@ def test_logout_ends_the_session_for_a_copied_cookie(app: Flask, client: FlaskCl
     assert copy.get("/profile/ibkr").status_code == 302  # the page sends it to the login
 
 
+def test_logging_in_again_replaces_the_session(app: Flask, client: FlaskClient) -> None:
+    create_user(app, EMAIL)
+    login(client, EMAIL)
+    earlier = _copy_of(client, app)
+    login(client, EMAIL)
+    assert earlier.get(PORTFOLIO).status_code == 401
+    assert client.get(PORTFOLIO).status_code == 200
+    with database(app).sessions() as db:
+        assert len(db.scalars(select(UserSession)).all()) == 1
+
+
 def test_log_out_other_sessions_keeps_only_this_one(app: Flask, client: FlaskClient) -> None:
     create_user(app, EMAIL)
     create_user(app, "someone@example.com")

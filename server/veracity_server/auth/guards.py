@@ -29,6 +29,9 @@ def _lifetimes() -> tuple[int, int]:
 
 def start_session(user_id: int) -> str:
     """Log `user_id` in with a fresh session; returns its CSRF token."""
+    previous = session.get("session_id")
+    if isinstance(previous, str):  # a login over a live session replaces it
+        records.end_session_record(get_session(), previous)
     session.clear()  # never carry anything over from before the login (fixation)
     session.permanent = True
     session["user_id"] = user_id

@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, or_, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -43,8 +43,9 @@ def session_is_live(db: Session, user_id: int, session_id: str,
                     lifetimes: tuple[int, int]) -> bool:
     """True while the record exists and neither lifetime has passed (an ended one is removed)."""
     now = utc_now()
-    record = db.query(UserSession).filter(UserSession.id_hash == secret_hash(session_id),
-                                          UserSession.user_id == user_id).one_or_none()
+    record = db.scalars(select(UserSession).where(
+        UserSession.id_hash == secret_hash(session_id), UserSession.user_id == user_id)
+    ).one_or_none()
     if record is None:
         return False
     absolute_s, idle_s = lifetimes
