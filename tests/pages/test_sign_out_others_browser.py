@@ -1,0 +1,47 @@
+"""'Sign out other sessions' in headless chromium: another browser's session (and a copy of its
+cookie) ends, this one stays; then 'Sign out' ends this one for a copied cookie too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from playwright.sync_api import expect
+
+from tests.pages.helpers import PASSWORD, sign_in
+
+PORTFOLIO = "/api/v1/profile/ibkr/portfolio"
+
+
+def _copied_cookie(page: Any, server: Any) -> requests.Session:
+    """A requests session holding a copy of the page's session cookie."""
+    copy = requests.Session()
+    for cookie in page.context.cookies(server.base_url):
+        copy.cookies.set(cookie["name"], cookie["value"])
+    return copy
+
+
+def test_sign_out_other_sessions_from_the_page(start_server, open_page, screenshot) -> None:
+    server = start_server()
+    server.create_user("two-browsers@example.com", PASSWORD)
+    office: Any = open_page(base_url=server.base_url)
+    home: Any = open_page(base_url=server.base_url)
+    sign_in(office, server.base_url, "two-browsers@example.com")
+    sign_in(home, server.base_url, "two-browsers@example.com")
+    copy_of_office = _copied_cookie(office, server)
+    assert copy_of_office.get(server.url(PORTFOLIO), timeout=10).status_code == 200
+
+    home.get_by_role("button", name="Sign out other sessions").click()
+    expect(home.locator("#logout-others-result")).to_have_text("1 other session signed out.")
+    screenshot(home, "sign-out-others")
+
+    assert copy_of_office.get(server.url(PORTFOLIO), timeout=10).status_code == 401
+    office.reload()
+    office.wait_for_url("**/login?next=/profile/ibkr")  # the office browser is signed out
+    home.reload()
+    expect(home.get_by_role("heading", name="IBKR Integration")).to_be_visible()
+
+    copy_of_home = _copied_cookie(home, server)
+    home.get_by_role("button", name="Sign out", exact=True).click()
+    home.wait_for_url("**/login")
+    assert copy_of_home.get(server.url(PORTFOLIO), timeout=10).status_code == 401
