@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT_INTERVAL_S = 60
 DEFAULT_SNAPSHOT_INTERVAL_S = 120
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0  # a 429 without a usable Retry-After
+# Veracity names the limit a 413/429 `limit_exceeded` went past (docs/contract.md, Limits).
+LIMIT_HEADER = "Veracity-Limit"
+LIMIT_NAME_MAX_LENGTH = 64
 RETRIED_STATUSES = frozenset({502, 503, 504})  # a proxy or server briefly away
 EXCHANGE_PATH = "/api/v1/connector/exchange"
 
@@ -67,11 +70,14 @@ AnswerModel = TypeVar("AnswerModel", bound=BaseModel)
 class VeracityError(Exception):
     """A Veracity request failed; `message` is for a person."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: str = "",
+                 limit: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        # Which of Veracity's limits the request went past (its Veracity-Limit header), if any.
+        self.limit = limit
 
 
 class VeracityUnavailable(VeracityError):
@@ -90,8 +96,8 @@ class VeracityRateLimited(VeracityError):
     """Veracity asked us to slow down; `retry_after_s` says for how long."""
 
     def __init__(self, message: str, *, retry_after_s: float, status: int = 429,
-                 code: str = "rate_limited") -> None:
-        super().__init__(message, status=status, code=code)
+                 code: str = "rate_limited", limit: str = "") -> None:
+        super().__init__(message, status=status, code=code, limit=limit)
         self.retry_after_s = retry_after_s
 
 
@@ -338,9 +344,11 @@ def _interpret(response: requests.Response) -> dict[str, Any]:
                 f"the answer is not Veracity's ({answered_by(response)})", status=status)
         return body
     error = contract_error(body)
+    limit = response.headers.get(LIMIT_HEADER, "")[:LIMIT_NAME_MAX_LENGTH] if error else ""
     if status == 429:
         raise VeracityRateLimited(error[1] if error else f"Veracity answered HTTP {status}",
-                                  retry_after_s=_retry_after_s(response))
+                                  retry_after_s=_retry_after_s(response),
+                                  code=error[0] if error else "rate_limited", limit=limit)
     if error is None or status >= 500 or status == 407:
         # Not Veracity's words (a proxy, a captive portal, a load balancer), or Veracity failed.
         what = "a proxy asks for credentials" if status == 407 else (
@@ -356,7 +364,7 @@ def _interpret(response: requests.Response) -> dict[str, Any]:
         # Veracity's own words, but not about the key: nothing to delete.
         raise VeracityUnavailable(f"Veracity refused access: {message} ({code}, HTTP {status})",
                                   status=status, code=code)
-    raise RequestRejected(message, status=status, code=code)
+    raise RequestRejected(message, status=status, code=code, limit=limit)
 
 
 def contract_error(body: Any) -> tuple[str, str] | None:

@@ -56,13 +56,27 @@ class HeartbeatRequest(StrictModel):
     gateway: GatewayStatus
 
 
+class ConnectorLimits(BaseModel):
+    """What Veracity accepts from one connector (and keeps for one user); past a limit it
+    answers 413 or 429 `limit_exceeded` with the limit's name in the `Veracity-Limit` header."""
+
+    positions_per_snapshot: int
+    stop_orders_per_snapshot: int
+    snapshot_bytes: int
+    snapshots_per_minute: int
+    heartbeats_per_minute: int
+    storage_bytes_per_user: int
+
+
 class HeartbeatAnswer(BaseModel):
-    """Server time, the intervals to use, and the newest connector version (if known)."""
+    """Server time, the intervals to use, the limits, and the newest connector version."""
 
     server_time: str
     heartbeat_interval_s: int
     snapshot_interval_s: int
     latest_version: str | None
+    # Absent from servers older than the limits.
+    limits: ConnectorLimits | None = None
 
 
 class PositionIn(StrictModel):

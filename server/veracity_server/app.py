@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from veracity_server import health
 from veracity_server.db import init_database
 from veracity_server.errors import register_error_handlers
+from veracity_server.ingest.quotas import init_quotas
 from veracity_server.limits import init_limiter
 from veracity_server.openapi import Operation, Response, build_document, register_operations
 from veracity_server.response_headers import init_response_headers
@@ -36,6 +37,7 @@ BLUEPRINTS = [
     "veracity_server.pairing.views:blueprint",
     "veracity_server.ingest.views:blueprint",
     "veracity_server.profile.views:blueprint",
+    "veracity_server.history.views:blueprint",
     "veracity_server.downloads.views:blueprint",
     "veracity_server.pages:blueprint",
 ]
@@ -52,8 +54,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 environ.pop(name, None)
             else:
                 environ[name] = str(value)
-    app = Flask("server", instance_relative_config=True)
-    settings = load_settings(environ, Path(app.instance_path))
+    app = Flask("veracity_server", instance_relative_config=True)
+    # The documented default (./instance, beside where the server starts), not Flask's guess
+    # from the package's location (a var/ folder under sys.prefix once installed).
+    settings = load_settings(environ, Path.cwd() / "instance")
     app.extensions[SETTINGS_KEY] = settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -71,10 +75,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
-    logging.getLogger("server").setLevel(logging.INFO)
+    logging.getLogger("veracity_server").setLevel(logging.INFO)
 
     init_database(app, settings.database_url, settings.database_timeout_s)
     init_limiter(app, settings)
+    init_quotas(app, settings)
     register_error_handlers(app)
     init_response_headers(app)
     app.register_blueprint(health.blueprint)

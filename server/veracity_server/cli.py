@@ -4,6 +4,7 @@
     veracity-server create-user EMAIL [--password-stdin]   (or VERACITY_USER_PASSWORD, or prompt)
     veracity-server set-password EMAIL [--password-stdin]  (ends all of the user's sessions)
     veracity-server issue-token EMAIL [--ttl SECONDS]      (prints the token alone on stdout)
+    veracity-server retention [--all]                      (thin old snapshots now)
     veracity-server serve [--host 127.0.0.1] [--port 8000] (development only; use gunicorn)
 """
 
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     issue_token.add_argument("email")
     issue_token.add_argument("--ttl", type=int, default=None,
                              help="seconds until it expires (default: the server setting)")
+    retention = commands.add_parser(
+        "retention", help="thin old snapshots now (it also runs by itself, amortized into ingest)")
+    retention.add_argument("--all", action="store_true",
+                           help="every connector, not only those whose turn is due")
     serve = commands.add_parser("serve", help="run the development server (not for production)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -76,6 +81,15 @@ def run(arguments: argparse.Namespace) -> int:
             print(f"database at revision {current_revision(url)}", file=sys.stderr)
         else:
             print(current_revision(url) or "empty")
+        return 0
+    if arguments.command == "retention":
+        from veracity_server.columns import utc_now
+        from veracity_server.history import retention
+
+        ran = retention.run_due(database(app), utc_now(),
+                                retention.policy(app.extensions[SETTINGS_KEY]),
+                                every=arguments.all)
+        print(f"retention ran for {ran} connector(s)", file=sys.stderr)
         return 0
     if arguments.command == "serve":
         app.run(host=arguments.host, port=arguments.port)

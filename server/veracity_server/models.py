@@ -1,8 +1,9 @@
 """Database tables (SQLAlchemy 2). Secrets are stored only as SHA-256 hashes; money as decimals.
 
-Snapshots are normalized: one `snapshots` row per accepted snapshot, one `snapshot_accounts` row
-per account in it (which doubles as the portfolio-value history point), and its positions and stop
-orders. The current state of an account is its `snapshot_accounts` row with the newest `taken_at`.
+Snapshots are documents: one `snapshot_documents` row per accepted snapshot holding the validated
+body, one `value_points` row per account in it (the chart's series), and on each connector the id
+of its newest snapshot (the current state). Retention (veracity_server/history/retention.py)
+thins both to the last of each hour, then of each day.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -34,8 +36,12 @@ class User(Base):
     """A standalone Veracity account (email + argon2 password hash)."""
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("public_id", name="uq_users_public_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What connectors learn about the account (the exchange's `account_id`): opaque, stable,
+    # neither the e-mail nor the row number.
+    public_id: Mapped[str] = mapped_column(String(36))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -69,6 +75,10 @@ class PairingToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Set by the exchange that used the token: a retry with the same idempotency key (its
+    # answer was lost) gets the same connector back instead of a second one.
+    idempotency_key_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH), nullable=True)
+    connector_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class Connector(Base):
@@ -91,92 +101,65 @@ class Connector(Base):
     gateway_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
     gateway_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     gateway_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The last snapshot Veracity refused from this connector (shown on the Profile page).
+    last_refusal_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_refusal_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_refusal_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_refusal_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The current-state projection, moved in the snapshot's own transaction, only forward:
+    # the newest snapshot (by taken_at) and its time.
+    current_document_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Bytes of snapshot documents this connector holds (the per-user storage limit sums them).
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When retention next runs for this connector (claimed by a conditional UPDATE).
+    retention_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
-class Snapshot(Base):
-    """One accepted snapshot; (user, snapshot_id) is unique so a replay is stored once."""
+class SnapshotDocument(Base):
+    """One accepted snapshot, stored as the validated JSON document it arrived as.
 
-    __tablename__ = "snapshots"
+    `(user_id, snapshot_id)` is unique, so a replay is stored once. `level` is what retention
+    keeps it for: -1 not looked at yet (as stored), 0 a snapshot like any other, 1 the last of
+    its hour, 2 the last of its day (per connector, UTC); see veracity_server/history/retention.py.
+    """
+
+    __tablename__ = "snapshot_documents"
     __table_args__ = (
-        UniqueConstraint("user_id", "snapshot_id", name="uq_snapshots_user_snapshot"),)
+        UniqueConstraint("user_id", "snapshot_id", name="uq_snapshot_documents_user_snapshot"),
+        Index("ix_snapshot_documents_connector_taken", "connector_id", "taken_at"),
+    )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    connector_id: Mapped[str] = mapped_column(
-        ForeignKey("connectors.id", ondelete="CASCADE"), index=True)
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
     snapshot_id: Mapped[str] = mapped_column(String(36))
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    # The request body as validated: decimals as exact strings (or JSON integers), never floats.
+    body: Mapped[str] = mapped_column(Text)
 
 
-class SnapshotAccount(Base):
-    """One IBKR account inside a snapshot; also one point of the portfolio-value history."""
+class ValuePoint(Base):
+    """One account's net liquidation at one snapshot: the chart's series, kept as its document."""
 
-    __tablename__ = "snapshot_accounts"
+    __tablename__ = "value_points"
     __table_args__ = (
-        Index("ix_snapshot_accounts_user_account_taken", "user_id", "account_id", "taken_at"),
+        Index("ix_value_points_user_level_taken", "user_id", "level", "taken_at"),
+        Index("ix_value_points_connector_taken", "connector_id", "taken_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot_pk: Mapped[int] = mapped_column(
-        ForeignKey("snapshots.id", ondelete="CASCADE"), index=True)
-    # Copied from the snapshot so "newest state per account" is one indexed query.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("snapshot_documents.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
     account_id: Mapped[str] = mapped_column(String(64))
-    base_currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    net_liquidation: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    cash: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-
-
-# The contract's fields of a position and of a stop order, in column order: the ingest path
-# writes them by these names and the portfolio API reads them back by the same names.
-POSITION_DATA_COLUMNS = ("conid", "symbol", "description", "asset_class", "quantity",
-                         "market_price", "market_value", "average_cost", "unrealized_pnl",
-                         "currency", "multiplier")
-STOP_ORDER_DATA_COLUMNS = ("order_id", "conid", "symbol", "side", "order_type", "quantity",
-                           "stop_price", "limit_price", "trailing_amount", "trailing_unit",
-                           "time_in_force", "status")
-
-
-class Position(Base):
-    """A position of an account at the snapshot's time."""
-
-    __tablename__ = "positions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot_account_id: Mapped[int] = mapped_column(
-        ForeignKey("snapshot_accounts.id", ondelete="CASCADE"), index=True)
-    conid: Mapped[int] = mapped_column(BigInteger)
-    symbol: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    asset_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
-    market_price: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    market_value: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    average_cost: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    unrealized_pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
     currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    multiplier: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    net_liquidation: Mapped[Decimal] = mapped_column(ExactDecimal)
 
-
-class StopOrder(Base):
-    """A working stop-type order (stop, stop limit, trailing) at the snapshot's time."""
-
-    __tablename__ = "stop_orders"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    snapshot_account_id: Mapped[int] = mapped_column(
-        ForeignKey("snapshot_accounts.id", ondelete="CASCADE"), index=True)
-    order_id: Mapped[str] = mapped_column(String(64))
-    conid: Mapped[int] = mapped_column(BigInteger)
-    symbol: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    side: Mapped[str] = mapped_column(String(8))
-    order_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    quantity: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    trailing_amount: Mapped[Decimal | None] = mapped_column(ExactDecimal, nullable=True)
-    trailing_unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    time_in_force: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    status: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -85,6 +85,8 @@ class Operation:
     security: Literal["connector_key", "session"] | None = None
     csrf: bool = False
     description: str | None = None
+    # Optional query parameters: name → JSON schema (with a "description").
+    query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class Registry:
@@ -172,6 +174,11 @@ def _operation_document(operation: Operation,
         document["description"] = operation.description
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in re.findall(r"{([^}]+)}", operation.path)]
+    for name, schema in operation.query.items():
+        described = dict(schema)
+        parameters.append({"name": name, "in": "query", "required": False,
+                           "description": described.pop("description", ""),
+                           "schema": described})
     if operation.csrf:
         parameters.append({"name": "X-CSRF-Token", "in": "header", "required": True,
                            "schema": {"type": "string"},

@@ -207,8 +207,38 @@ class Settings(BaseSettings):
     latest_connector_version: Text = _variable(
         "VERACITY_LATEST_CONNECTOR_VERSION", None,
         "latest_version in heartbeat answers when no release is configured")
-    history_days: Annotated[int, BeforeValidator(_whole(1, 3650))] = _variable(
-        "VERACITY_HISTORY_DAYS", 90, "portfolio-value history length (days)")
+    snapshot_max_future_s: Annotated[int, BeforeValidator(_whole(0, 3600))] = _variable(
+        "VERACITY_SNAPSHOT_MAX_FUTURE_S", 300,
+        "a snapshot's taken_at may be at most this far ahead of the server's clock (seconds)")
+    # Limits per connector and per user, advertised to connectors in the heartbeat's answer.
+    limit_positions_per_snapshot: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+        "VERACITY_LIMIT_POSITIONS_PER_SNAPSHOT", 20_000,
+        "positions in one snapshot, all accounts together (beyond: 413)")
+    limit_stop_orders_per_snapshot: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+        "VERACITY_LIMIT_STOP_ORDERS_PER_SNAPSHOT", 5_000,
+        "stop orders in one snapshot, all accounts together (beyond: 413)")
+    limit_snapshot_bytes: Annotated[int, BeforeValidator(_whole(1024))] = _variable(
+        "VERACITY_LIMIT_SNAPSHOT_BYTES", 4 * 1024 * 1024,
+        "largest snapshot body (bytes; beyond: 413)")
+    limit_snapshots_per_minute: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+        "VERACITY_LIMIT_SNAPSHOTS_PER_MINUTE", 10,
+        "snapshots one connector may send per minute (beyond: 429 with Retry-After)")
+    limit_heartbeats_per_minute: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+        "VERACITY_LIMIT_HEARTBEATS_PER_MINUTE", 20,
+        "heartbeats one connector may send per minute (beyond: 429 with Retry-After)")
+    limit_storage_bytes_per_user: Annotated[int, BeforeValidator(_whole(1024))] = _variable(
+        "VERACITY_LIMIT_STORAGE_BYTES_PER_USER", 2 * 1024**3,
+        "snapshot storage one user may hold, all connectors together (beyond: 429 until "
+        "retention frees space)")
+    retain_all_days: Annotated[int, BeforeValidator(_whole(1, 3650))] = _variable(
+        "VERACITY_RETAIN_ALL_DAYS", 14, "every snapshot is kept this long (days)")
+    retain_hourly_days: Annotated[int, BeforeValidator(_whole(1, 3650))] = _variable(
+        "VERACITY_RETAIN_HOURLY_DAYS", 90,
+        "then the last snapshot of each hour is kept until this age (days); after it, the "
+        "last of each day, forever")
+    retention_interval_s: Annotated[int, BeforeValidator(_whole(1, 86400))] = _variable(
+        "VERACITY_RETENTION_INTERVAL_S", 3600,
+        "how often retention runs for each connector, amortized into ingest (seconds)")
     page_poll_interval_s: Annotated[float, BeforeValidator(_seconds(0.5, 3600))] = _variable(
         "VERACITY_PAGE_POLL_INTERVAL_S", 10.0, "how often the Profile page refreshes (seconds)")
     user_password: Text = _variable(

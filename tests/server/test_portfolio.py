@@ -13,7 +13,8 @@ PORTFOLIO = "/api/v1/profile/ibkr/portfolio"
 def test_empty_portfolio(app, client) -> None:
     build_world(app, client)
     assert client.get(PORTFOLIO).get_json() == {
-        "as_of": None, "accounts": [], "net_liquidation_by_currency": {}, "value_history": []}
+        "as_of": None, "accounts": [], "net_liquidation_by_currency": {}, "range": "1M",
+        "value_history": []}
 
 
 def test_every_account_is_current_and_currencies_are_not_mixed(app, client) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from tests.support.server_fixtures import LiveServer, snapshot_body, start_live_server
 from veracity_server.db import Database
-from veracity_server.models import Snapshot
+from veracity_server.models import SnapshotDocument
 
 CHECKS = ",".join([
     "not_a_server_error",
@@ -86,7 +86,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path: Path
         try:
             with stored.sessions() as session:
                 # The fuzzer got past validation: generated snapshots were stored too.
-                assert session.scalar(select(func.count()).select_from(Snapshot)) > 1
+                assert session.scalar(select(func.count()).select_from(SnapshotDocument)) > 1
         finally:
             stored.engine.dispose()
 

@@ -25,8 +25,9 @@ Live server (gunicorn with the production config, `gunicorn.conf.py`, on a free 
   `create_user(email, password)`, `issue_token(email, ttl_s=None) -> str`,
   `login(email, password) -> requests.Session` (cookie + X-CSRF-Token header set),
   `pair(email, hostname=...) -> (connector_id, connector_key)`.
-Rate limits on the live server default to 600/minute so repeated pairing in tests is not
-refused; pass `env={"VERACITY_EXCHANGE_RATE_LIMIT": "3 per minute"}` to test them.
+Rate limits on the live server default to 600/minute (6000 for a connector's snapshots and
+heartbeats) so repeated pairing and sending in tests is not refused; pass
+`env={"VERACITY_EXCHANGE_RATE_LIMIT": "3 per minute"}` to test them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ TEST_SETTINGS: dict[str, Any] = {
     "VERACITY_SECRET_KEY_FILE": None,
     "VERACITY_LOGIN_RATE_LIMIT": "600 per minute",
     "VERACITY_EXCHANGE_RATE_LIMIT": "600 per minute",
+    # Tests send many snapshots with one key; tests/server/test_limits.py sets its own.
+    "VERACITY_LIMIT_SNAPSHOTS_PER_MINUTE": 6000,
+    "VERACITY_LIMIT_HEARTBEATS_PER_MINUTE": 6000,
     "REDIS_URL": None,
 }
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -331,7 +335,9 @@ def start_live_server(tmp_path: Path, port: int | None = None, database_url: str
     settings = {"VERACITY_ENV": "development", "VERACITY_SECRET_KEY": TEST_SECRET_KEY,
                 "VERACITY_INSTANCE_PATH": str(tmp_path / "instance"),
                 "VERACITY_LOGIN_RATE_LIMIT": "600 per minute",
-                "VERACITY_EXCHANGE_RATE_LIMIT": "600 per minute", **(env or {})}
+                "VERACITY_EXCHANGE_RATE_LIMIT": "600 per minute",
+                "VERACITY_LIMIT_SNAPSHOTS_PER_MINUTE": "6000",
+                "VERACITY_LIMIT_HEARTBEATS_PER_MINUTE": "6000", **(env or {})}
     server = LiveServer(port=port or free_port(), database_url=url, env=settings,
                         log_path=tmp_path / "gunicorn.log", workers=workers)
     server.start()

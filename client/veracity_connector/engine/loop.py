@@ -424,6 +424,7 @@ class Engine:
             revoked_notice=self.keys.revoked_notice, session=session,
             veracity_down_message=self.delivery.down_message,
             refusal=self.delivery.refusal.sentence() if self.delivery.refusal else "",
+            limit_message=self.delivery.limit_message,
             kept_snapshots=common["pending_snapshots"])
         status = person_facing_status(self.holder.status, facts, common)
         self.holder.publish(status)

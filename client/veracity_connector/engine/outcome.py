@@ -70,6 +70,7 @@ class EngineFacts:
     session: SessionCheck | None
     veracity_down_message: str
     refusal: str = ""  # Veracity refused the latest snapshot it answered about
+    limit_message: str = ""  # a Veracity limit (429) holds delivery back
     kept_snapshots: int = 0  # in the outbox (kept across a refused key)
 
 
@@ -102,7 +103,15 @@ def person_facing_status(current: ConnectorStatus, facts: EngineFacts,
     if facts.refusal:
         return current.with_state(ConnectorState.ERROR, facts.refusal, REFUSAL_NEXT_STEP,
                                   **common)
+    if facts.limit_message:
+        # Veracity answers, but will not take more now: the snapshots wait in the outbox.
+        return current.with_state(ConnectorState.VERACITY_UNREACHABLE, facts.limit_message,
+                                  LIMIT_NEXT_STEP, **common)
     return current.with_state(ConnectorState.SYNCING, **common)
+
+
+LIMIT_NEXT_STEP = ("Nothing is lost; the connector sends again after the wait. If it keeps "
+                   "happening, ask Veracity's operator about the limit.")
 
 
 REFUSAL_NEXT_STEP = (

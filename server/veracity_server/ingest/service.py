@@ -1,26 +1,50 @@
 """Ingest state changes: authenticate a connector key, record a heartbeat, store a snapshot.
 
-A heartbeat is ONE small UPDATE of the connector row. A snapshot is stored normalized in one
-transaction with bulk inserts; `(user_id, snapshot_id)` is unique, so a replay — even two copies
-racing each other — is stored once and answered as a duplicate. The SQL lives in
-server/veracity_server/ingest/store.py (plain statements: this is the hot path).
+A heartbeat is one UPDATE of the connector row that changes it only when the report changed or
+its `last_seen_at` is older than HEARTBEAT_WRITE_EVERY: a connector that beats fast costs no
+writes.
+A snapshot is stored as its validated document in one transaction of three statements (see
+server/veracity_server/ingest/store.py); `(user_id, snapshot_id)` is unique, so a replay, even
+two copies racing each other, is stored once and answered as a duplicate.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import update
+from werkzeug.exceptions import HTTPException
 
 from veracity_contract.connector import HeartbeatRequest, SnapshotRequest
 from veracity_server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from veracity_server.db import Database
-from veracity_server.errors import InvalidKey, InvalidRequest
+from veracity_server.errors import (
+    HTTP_ERROR_CODES,
+    HTTP_ERROR_MESSAGES,
+    ApiError,
+    InvalidKey,
+    InvalidRequest,
+)
 from veracity_server.ingest.store import ingest_sql
+from veracity_server.models import Connector
 
-# A snapshot stamped further ahead than this (a connector with a wrong clock) would stay the
-# "current" state until real time caught up; refuse it instead.
-MAX_CLOCK_SKEW = timedelta(hours=1)
 MAX_KEY_LENGTH = 200
+REFUSAL_MESSAGE_MAX_LENGTH = 1000
+# "Online" is judged in heartbeat intervals (a minute by default): a last_seen_at a few
+# seconds old says the same, and skipping those writes keeps a fast-beating connector cheap.
+HEARTBEAT_WRITE_EVERY = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class ActiveConnector:
+    """The unrevoked connector a key belongs to, and what its user stores."""
+
+    connector_id: str
+    user_id: int
+    retention_due_at: datetime | None
+    user_stored_bytes: int
 
 
 def connector_key_hash(authorization: str | None) -> str:
@@ -33,8 +57,8 @@ def connector_key_hash(authorization: str | None) -> str:
     return secret_hash(key)
 
 
-def active_connector(database: Database, connection: Any, key_hash: str) -> tuple[str, int]:
-    """(connector id, user id) of the unrevoked connector with this key; InvalidKey otherwise."""
+def active_connector(database: Database, connection: Any, key_hash: str) -> ActiveConnector:
+    """The unrevoked connector with this key; InvalidKey otherwise."""
     sql = ingest_sql(database.engine.dialect.name)
     cursor = connection.cursor()
     try:
@@ -44,56 +68,79 @@ def active_connector(database: Database, connection: Any, key_hash: str) -> tupl
         cursor.close()
     if row is None:
         raise InvalidKey()
-    return row[0], row[1]
+    return ActiveConnector(row[0], row[1], sql.stored_time(row[2]), int(row[3]))
 
 
 def record_heartbeat(database: Database, connection: Any, key_hash: str,
                      heartbeat: HeartbeatRequest, now: datetime) -> None:
-    """Update the connector's liveness and gateway report; InvalidKey if unknown or revoked."""
+    """Update the connector's liveness and gateway report; InvalidKey if unknown or revoked.
+
+    One UPDATE, which changes nothing when the report is the same and last_seen_at is younger
+    than HEARTBEAT_WRITE_EVERY; only then a read tells "nothing to write" from a bad key.
+    """
     sql = ingest_sql(database.engine.dialect.name)
     gateway = heartbeat.gateway
     parameters = (sql.time(now), heartbeat.connector_version, heartbeat.uptime_s,
                   sql.time(heartbeat.last_snapshot_at), gateway.state, gateway.message,
-                  gateway.port, key_hash)
+                  gateway.port, key_hash, sql.time(now - HEARTBEAT_WRITE_EVERY), sql.time(now),
+                  heartbeat.connector_version, gateway.state, gateway.message, gateway.port)
     with database.write_transaction(connection) as cursor:
         cursor.execute(sql.heartbeat, parameters)
         updated = cursor.rowcount
-    if updated != 1:
+    if updated == 1:
+        return
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql.connector_exists, (key_hash,))
+        found = cursor.fetchone() is not None
+    finally:
+        cursor.close()
+    connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
+    if not found:
         raise InvalidKey()
 
 
-def store_snapshot(database: Database, connection: Any, connector_id: str, user_id: int,
-                   snapshot: SnapshotRequest, now: datetime) -> bool:
-    """Store `snapshot` for the user; returns True when it was already stored (a replay)."""
-    if snapshot.taken_at > now + MAX_CLOCK_SKEW:
-        raise InvalidRequest("taken_at: more than an hour in the future; check the clock of the "
-                             "machine the connector runs on")
+def check_taken_at(snapshot: SnapshotRequest, now: datetime, max_future: timedelta) -> None:
+    """Refuse a snapshot stamped in the future: it would stay "current" until real time caught
+    up with a wrong clock (VERACITY_SNAPSHOT_MAX_FUTURE_S)."""
+    if snapshot.taken_at > now + max_future:
+        raise InvalidRequest(
+            f"taken_at: more than {int(max_future.total_seconds())} seconds in the future; "
+            f"check the clock of the machine the connector runs on")
+
+
+def store_snapshot(database: Database, connection: Any, connector: ActiveConnector,
+                   snapshot: SnapshotRequest, body: bytes, now: datetime) -> bool:
+    """Store `snapshot` (validated from `body`); returns True when it was already stored."""
     sql = ingest_sql(database.engine.dialect.name)
     snapshot_id = str(snapshot.snapshot_id)
     taken_at = sql.time(snapshot.taken_at)
-    # Every parameter is ready before the write lock is taken: other writers wait only for the
-    # database work itself.
-    accounts = [((user_id, taken_at, account.account_id, account.base_currency,
-                  sql.number(account.net_liquidation), sql.number(account.cash)),
-                 sql.insert_positions.values(account.positions or ()),
-                 sql.insert_stop_orders.values(account.stop_orders or ()))
-                for account in snapshot.accounts]
+    text = body.decode("utf-8")
+    size = len(body)
+    points = [value for account in snapshot.accounts if account.net_liquidation is not None
+              for value in (connector.user_id, connector.connector_id, account.account_id,
+                            account.base_currency, taken_at,
+                            sql.number(account.net_liquidation))]
+    point_rows = len(points) // 6
     # The DB-API cursor raises the driver's own error, not SQLAlchemy's wrapper.
     duplicate_error = database.engine.dialect.loaded_dbapi.IntegrityError
     try:
         with database.write_transaction(connection) as cursor:
-            cursor.execute(sql.insert_snapshot,
-                           (user_id, connector_id, snapshot_id, taken_at, sql.time(now)))
-            snapshot_pk = _returned_id(cursor)
-            for account_values, positions, stop_orders in accounts:
-                cursor.execute(sql.insert_account, (snapshot_pk, *account_values))
-                account_pk = _returned_id(cursor)
-                sql.insert_positions.run(cursor, account_pk, positions)
-                sql.insert_stop_orders.run(cursor, account_pk, stop_orders)
-            cursor.execute(sql.advance_last_snapshot, (taken_at, connector_id, taken_at))
+            cursor.execute(sql.insert_document, (
+                connector.user_id, connector.connector_id, snapshot_id, taken_at,
+                sql.time(now), size, text))
+            document_id = _returned_id(cursor)
+            if point_rows:
+                parameters: list[Any] = []
+                for row in range(point_rows):
+                    parameters.append(document_id)
+                    parameters.extend(points[row * 6:row * 6 + 6])
+                cursor.execute(sql.insert_points(point_rows), parameters)
+            cursor.execute(sql.advance_connector, (size, taken_at, document_id, taken_at,
+                                                   taken_at, connector.connector_id))
     except duplicate_error:
         # The unique (user_id, snapshot_id) refused a replay (possibly one racing this one).
-        if _already_stored(database, connection, user_id, snapshot_id):
+        if _already_stored(database, connection, connector.user_id, snapshot_id):
             return True
         raise
     return False
@@ -117,3 +164,37 @@ def _already_stored(database: Database, connection: Any, user_id: int,
         cursor.close()
     connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
     return found
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a connector's snapshot was refused: the status, code and message it was answered."""
+
+    status: int
+    code: str
+    message: str
+
+
+def refusal_of(error: ApiError | HTTPException) -> Refusal | None:
+    """The refusal `error` answers the connector with, or None if it is no refusal to record.
+
+    401 (the key) and 429 (slow down) say nothing about the snapshot; 5xx is not a refusal.
+    """
+    if isinstance(error, ApiError):
+        status, code, message = error.status, error.code, error.message
+    else:
+        status = error.code or 500
+        code = HTTP_ERROR_CODES.get(status) or "bad_request"
+        message = HTTP_ERROR_MESSAGES.get(status) or error.description or error.name
+    if not 400 <= status < 500 or status in (401, 429):
+        return None
+    return Refusal(status, code, message[:REFUSAL_MESSAGE_MAX_LENGTH])
+
+
+def record_refusal(database: Database, connector_id: str, refusal: Refusal,
+                   now: datetime) -> None:
+    """Remember the connector's last refused snapshot (the Profile page shows it)."""
+    with database.engine.begin() as connection:
+        connection.execute(update(Connector).where(Connector.id == connector_id).values(
+            last_refusal_at=now, last_refusal_status=refusal.status,
+            last_refusal_code=refusal.code, last_refusal_message=refusal.message))

@@ -5,35 +5,27 @@ going through the ORM cost several times more than the database work itself (mea
 benchmarks/ingest.py), so these few statements are plain SQL text, run by
 veracity_server/ingest/service.py on a pooled DB-API connection from SQLAlchemy's engine
 (`Database.raw_connection`), in transactions that `Database.write_transaction` commits. The
-tables and columns are those of veracity_server/models.py; tests read what this writes back
-through the ORM, field by field.
+tables and columns are those of veracity_server/models.py.
+
+A snapshot is three statements, one per table: its document (the validated body as it
+arrived), its accounts' value points (one multi-row INSERT), and the connector's row, which
+moves its current-state projection forward only when the snapshot is the newest and adds the
+document's bytes to the connector's storage count.
 
 Values are converted here, once, the way the ORM's column types store them: on SQLite, times
 as naive UTC text in SQLAlchemy's format and decimals as exact plain text
-(`veracity_server.columns.exact_text`, as `ExactDecimal` writes them; no process-wide sqlite3
-adapter is registered); on PostgreSQL, Decimal and aware datetimes as they are. Rows of
-positions and stop orders go in bulk: COPY on PostgreSQL, multi-row INSERTs on SQLite.
+(`veracity_server.columns.exact_text`, as `ExactDecimal` writes them); on PostgreSQL, Decimal
+and aware datetimes as they are.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from veracity_server.columns import exact_text
-from veracity_server.models import POSITION_DATA_COLUMNS, STOP_ORDER_DATA_COLUMNS
-
-
-def _insert(table: str, columns: Sequence[str], returning: bool = False) -> str:
-    marks = ", ".join(["?"] * len(columns))
-    suffix = " RETURNING id" if returning else ""
-    column_list = ", ".join(columns)
-    # Table and column names are this module's constants; values go in as parameters.
-    return f"INSERT INTO {table} ({column_list}) VALUES ({marks}){suffix}"  # noqa: S608
 
 
 class IngestSql:
@@ -43,33 +35,45 @@ class IngestSql:
         self.is_sqlite = dialect_name == "sqlite"
         # Written with SQLite's "?" placeholders; psycopg takes "%s" (no "?" or "%" is in the
         # statements otherwise). Every piece is a constant of this module: no input is pasted.
-        mark = "?" if self.is_sqlite else "%s"
+        self.mark = "?" if self.is_sqlite else "%s"
 
         def statement(text: str) -> str:
-            return text.replace("?", mark)
+            return text.replace("?", self.mark)
 
+        # The key, and what the per-user storage limit needs, in one round trip.
+        self.active_connector = statement(
+            "SELECT c.id, c.user_id, c.retention_due_at, "
+            "(SELECT COALESCE(SUM(o.stored_bytes), 0) FROM connectors o "
+            "WHERE o.user_id = c.user_id) "
+            "FROM connectors c WHERE c.key_hash = ? AND c.revoked_at IS NULL")
+        # A heartbeat writes only when something changed or last_seen_at is older than the
+        # given time (or ahead of now: a clock set back must not freeze it).
         self.heartbeat = statement(
             "UPDATE connectors SET last_seen_at = ?, connector_version = ?, uptime_s = ?, "
             "reported_last_snapshot_at = ?, gateway_state = ?, gateway_message = ?, "
-            "gateway_port = ? WHERE key_hash = ? AND revoked_at IS NULL")
-        self.active_connector = statement(
-            "SELECT id, user_id FROM connectors WHERE key_hash = ? AND revoked_at IS NULL")
-        self.insert_snapshot = statement(_insert(
-            "snapshots", ("user_id", "connector_id", "snapshot_id", "taken_at", "received_at"),
-            returning=True))
+            "gateway_port = ? WHERE key_hash = ? AND revoked_at IS NULL AND ("
+            "last_seen_at IS NULL OR last_seen_at < ? OR last_seen_at > ? "
+            "OR connector_version IS DISTINCT FROM ? OR gateway_state IS DISTINCT FROM ? "
+            "OR gateway_message IS DISTINCT FROM ? OR gateway_port IS DISTINCT FROM ?)")
+        self.connector_exists = statement(
+            "SELECT 1 FROM connectors WHERE key_hash = ? AND revoked_at IS NULL")
+        self.insert_document = statement(
+            "INSERT INTO snapshot_documents (user_id, connector_id, snapshot_id, taken_at, "
+            "received_at, level, size_bytes, body) VALUES (?, ?, ?, ?, ?, -1, ?, ?) "
+            "RETURNING id")
         self.snapshot_exists = statement(
-            "SELECT 1 FROM snapshots WHERE user_id = ? AND snapshot_id = ?")
-        self.insert_account = statement(_insert(
-            "snapshot_accounts", ("snapshot_pk", "user_id", "taken_at", "account_id",
-                                  "base_currency", "net_liquidation", "cash"), returning=True))
-        self.insert_positions = _BulkInsert(
-            "positions", ("snapshot_account_id", *POSITION_DATA_COLUMNS), self.is_sqlite)
-        self.insert_stop_orders = _BulkInsert(
-            "stop_orders", ("snapshot_account_id", *STOP_ORDER_DATA_COLUMNS), self.is_sqlite)
-        # Backfilled (older) snapshots must not move last_snapshot_at backwards.
-        self.advance_last_snapshot = statement(
-            "UPDATE connectors SET last_snapshot_at = ? WHERE id = ? "
-            "AND (last_snapshot_at IS NULL OR last_snapshot_at < ?)")
+            "SELECT 1 FROM snapshot_documents WHERE user_id = ? AND snapshot_id = ?")
+        self.insert_points_prefix = (
+            "INSERT INTO value_points (document_id, user_id, connector_id, account_id, "
+            "currency, taken_at, level, net_liquidation) VALUES ")
+        # A late (older) snapshot never moves the current state back; on a tie of taken_at
+        # the one stored last wins. SET expressions all see the row as it was.
+        newer = "(last_snapshot_at IS NULL OR last_snapshot_at <= ?)"
+        self.advance_connector = statement(
+            f"UPDATE connectors SET stored_bytes = stored_bytes + ?, "  # noqa: S608
+            f"current_document_id = CASE WHEN {newer} THEN ? ELSE current_document_id END, "
+            f"last_snapshot_at = CASE WHEN {newer} THEN ? ELSE last_snapshot_at END "
+            f"WHERE id = ?")
 
     def number(self, value: Decimal | None) -> Any:
         """A decimal as this database stores it (exact text on SQLite)."""
@@ -84,68 +88,19 @@ class IngestSql:
         return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if (
             self.is_sqlite) else moment
 
-class _BulkInsert:
-    """Many rows into one table: COPY on PostgreSQL, multi-row INSERT statements on SQLite.
+    def stored_time(self, value: Any) -> datetime | None:
+        """A datetime column's value as read by a raw cursor, timezone-aware."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    Both cost far less than executemany's statement per row. (psycopg parses every long
-    multi-row statement's placeholders again in Python, so PostgreSQL gets COPY, which it
-    streams without any statement at all.) `values()` prepares everything but the parent id
-    before the write lock is taken; `run()` only sends it.
-    """
-
-    # SQLite allows 32766 parameters per statement: 500 rows of a dozen columns stay below.
-    CHUNK_ROWS = 500
-
-    def __init__(self, table: str, columns: Sequence[str], is_sqlite: bool) -> None:
-        self.is_sqlite = is_sqlite
-        self.value_columns = len(columns) - 1  # all but the parent id
-        column_list = ", ".join(columns)
-        self.copy_statement = f"COPY {table} ({column_list}) FROM STDIN"
-        self.insert_prefix = f"INSERT INTO {table} ({column_list}) VALUES "  # noqa: S608
-        self._values_of = operator.itemgetter(*columns[1:])
-        self._insert_statements: dict[int, str] = {}
-
-    def values(self, items: Iterable[Any]) -> list[Any]:
-        """The parameters of `items` (pydantic models), without the parent id.
-
-        Values come straight from each model's __dict__ through one C-level itemgetter: this
-        runs for every position of every snapshot. PostgreSQL gets one tuple per row (for COPY,
-        decimals stay Decimal); SQLite one flat list with decimals as exact text, as
-        veracity_server.columns.ExactDecimal writes them, but converted here, outside the write
-        lock, in one pass instead of one conversion call per number inside the INSERT.
-        """
-        values_of = self._values_of
-        if not self.is_sqlite:
-            return [values_of(item.__dict__) for item in items]
-        return [exact_text(value) if value.__class__ is Decimal else value
-                for item in items for value in values_of(item.__dict__)]
-
-    def run(self, cursor: Any, parent_id: int, values: Sequence[Any]) -> None:
-        """Insert the rows `values()` prepared under `parent_id`."""
-        if not values:
-            return
-        if not self.is_sqlite:
-            with cursor.copy(self.copy_statement) as copy:
-                for row in values:
-                    copy.write_row((parent_id, *row))
-            return
-        width = self.value_columns
-        for start in range(0, len(values), self.CHUNK_ROWS * width):
-            chunk = values[start:start + self.CHUNK_ROWS * width]
-            cursor.execute(self._insert_statement(len(chunk) // width), [parent_id, *chunk])
-
-    def _insert_statement(self, rows: int) -> str:
-        """INSERT of `rows` rows; ?1 (the parent id) is bound once and repeated in every row."""
-        statement = self._insert_statements.get(rows)
-        if statement is None:
-            width = self.value_columns
-            row_marks = ("(?1, " + ", ".join(f"?{2 + row * width + column}"
-                                            for column in range(width)) + ")"
-                         for row in range(rows))
-            statement = self.insert_prefix + ", ".join(row_marks)
-            # At most CHUNK_ROWS statements per table, each built once per process.
-            self._insert_statements[rows] = statement
-        return statement
+    @functools.cache  # noqa: B019 — one instance per dialect, kept for the process
+    def insert_points(self, rows: int) -> str:
+        """INSERT of `rows` value points (at most one per account: 200)."""
+        row = "(" + ", ".join([self.mark] * 6) + ", -1, " + self.mark + ")"
+        return self.insert_points_prefix + ", ".join([row] * rows)
 
 
 @functools.cache

@@ -7,8 +7,11 @@ endpoints (Velopack feed or metadata), not from the heartbeat.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from veracity_contract.connector import (
     HeartbeatAnswer,
@@ -19,9 +22,11 @@ from veracity_contract.connector import (
 from veracity_server.columns import iso_utc, utc_now
 from veracity_server.db import database
 from veracity_server.errors import ApiError
+from veracity_server.history import retention
 from veracity_server.ingest import service
+from veracity_server.ingest.quotas import LIMIT_HEADER, quotas
 from veracity_server.openapi import Operation, Response, declare_operations, error_response
-from veracity_server.requests_json import parse_body
+from veracity_server.requests_json import parse_body_bytes
 from veracity_server.settings import current_settings
 
 blueprint = Blueprint("ingest", __name__)
@@ -31,13 +36,14 @@ blueprint = Blueprint("ingest", __name__)
 def heartbeat() -> ResponseReturnValue:
     """Record that the connector is alive and how its gateway is."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
+    quotas().count_heartbeat(key_hash)
     db = database()
     with db.raw_connection() as connection:
         try:
-            body = parse_body(HeartbeatRequest)
+            body = parse_body_bytes(HeartbeatRequest)[0]
         except ApiError:
-            # The happy path checks the key inside its one UPDATE; a bad body from a bad key
-            # must still say invalid_key, so the key is looked up here, on the error path only.
+            # The happy path checks the key with its one read; a bad body from a bad key must
+            # still say invalid_key, so the key is looked up here, on the error path only.
             service.active_connector(db, connection, key_hash)
             raise
         now = utc_now()
@@ -48,6 +54,7 @@ def heartbeat() -> ResponseReturnValue:
         heartbeat_interval_s=settings.heartbeat_interval_s,
         snapshot_interval_s=settings.snapshot_interval_s,
         latest_version=settings.latest_connector_version,
+        limits=quotas().advertised,
     )
 
 
@@ -56,23 +63,48 @@ def snapshots() -> ResponseReturnValue:
     """Store a portfolio snapshot (idempotent by snapshot_id)."""
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
     db = database()
+    limits = quotas()
+    settings = current_settings()
+    limits.count_snapshot(key_hash)
+    refused: ApiError | HTTPException | None = None
+    refusal: service.Refusal | None = None
     with db.raw_connection() as connection:
-        connector_id, user_id = service.active_connector(db, connection, key_hash)
-        body = parse_body(SnapshotRequest)
-        duplicate = service.store_snapshot(db, connection, connector_id, user_id, body,
-                                           utc_now())
+        connector = service.active_connector(db, connection, key_hash)
+        try:
+            limits.check_body_size(request.content_length)
+            body, stored = parse_body_bytes(SnapshotRequest)
+            now = utc_now()
+            service.check_taken_at(body, now, timedelta(seconds=settings.snapshot_max_future_s))
+            limits.check_snapshot(body, connector.user_stored_bytes)
+            duplicate = service.store_snapshot(db, connection, connector, body, stored, now)
+        except (ApiError, HTTPException) as error:
+            refusal = service.refusal_of(error)
+            if refusal is None:
+                raise
+            refused = error
+    if refused is not None and refusal is not None:
+        # After the connection is back in the pool: the refusal is written on its own.
+        service.record_refusal(db, connector.connector_id, refusal, utc_now())
+        raise refused
+    if not duplicate:
+        # Bounded work, once per retention interval per connector (see history/retention.py).
+        retention.run_when_due(db, connector.connector_id, connector.retention_due_at, now,
+                               retention.policy(settings))
     return jsonify(snapshot_id=str(body.snapshot_id), duplicate=duplicate), (
         200 if duplicate else 201)
 
 
 INVALID_KEY = error_response("invalid_key: unknown, malformed or revoked connector key")
+HEARTBEATS_LIMITED = error_response("Too many heartbeats a minute",
+                                    {"Retry-After": "Seconds to wait",
+                                     LIMIT_HEADER: "The limit's name"})
 
 declare_operations(blueprint, [
     Operation("POST", "/api/v1/connector/heartbeat", "Connector heartbeat", tag="connector",
               security="connector_key", request_model=HeartbeatRequest,
               responses={200: Response("Recorded", HeartbeatAnswer),
                          400: error_response("Malformed body"), 401: INVALID_KEY,
-                         413: error_response("Body too large")}),
+                         413: error_response("Body too large"), 429: HEARTBEATS_LIMITED}),
     Operation("POST", "/api/v1/connector/snapshots", "Portfolio snapshot", tag="connector",
               security="connector_key", request_model=SnapshotRequest,
               description="Idempotent by snapshot_id; late and out-of-order snapshots are "
@@ -80,5 +112,11 @@ declare_operations(blueprint, [
               responses={201: Response("Stored", SnapshotAnswer),
                          200: Response("Already stored (duplicate: true)", SnapshotAnswer),
                          400: error_response("Malformed body"), 401: INVALID_KEY,
-                         413: error_response("Body too large")}),
+                         413: error_response("Body too large, or more positions or stop orders "
+                                             "than the limits allow",
+                                             {LIMIT_HEADER: "The limit's name"}),
+                         429: error_response("Too many snapshots a minute, or the user's "
+                                             "storage is full",
+                                             {"Retry-After": "Seconds to wait",
+                                              LIMIT_HEADER: "The limit's name"})}),
 ])

@@ -110,8 +110,12 @@ def account_view(account: dict[str, Any], now: datetime) -> dict[str, Any]:
     at_risk = [money(amount, code) for code, amount in
                (summary.get("amount_at_risk_by_currency") or {}).items()]
     taken_at = account_time(account)
+    position_count = int(account.get("position_count") or len(positions))
     return {
         "account_id": account.get("account_id") or "—",
+        "current": account.get("current", True),
+        "position_count": position_count,
+        "positions_hidden": max(0, position_count - len(positions)),
         "base_currency": currency,
         "net_liquidation": money(account.get("net_liquidation"), currency),
         "cash": money(account.get("cash"), currency),
@@ -166,7 +170,8 @@ def portfolio_page(portfolio: dict[str, Any], now: datetime | None = None) -> di
     views = [account_view(account, now) for account in accounts]
     times = [moment for moment in (account_time(account) for account in accounts) if moment]
     last_sync = parse_time(portfolio.get("as_of")) or (max(times) if times else None)
-    totals = currency_totals(portfolio, accounts)
+    totals = currency_totals(portfolio, [account for account in accounts
+                                         if account.get("current", True)])
     charts = [build_chart(code, series)
               for code, series in sorted(history_series(portfolio).items())]
     return {
@@ -178,6 +183,6 @@ def portfolio_page(portfolio: dict[str, Any], now: datetime | None = None) -> di
         "last_sync_ago": time_ago(last_sync, now),
         "last_sync_iso": iso(last_sync),
         "last_sync_full": short_datetime(last_sync),
-        "position_count": sum(len(view["positions"]) for view in views),
+        "position_count": sum(view["position_count"] for view in views),
         "without_stop": sum(view["without_stop"] for view in views),
     }

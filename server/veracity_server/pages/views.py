@@ -26,6 +26,7 @@ from veracity_server.pages.connectors_view import connectors_page
 from veracity_server.pages.data import connectors_for, portfolio_for, portfolio_version
 from veracity_server.pages.portfolio_view import portfolio_page
 from veracity_server.pages.security import add_security_headers, safe_next_path
+from veracity_server.profile.portfolio import CHART_RANGES, ChartRange, chart_range
 from veracity_server.settings import SETTINGS_KEY, Settings, parse_variable
 
 POLL_INTERVAL_VARIABLE = "VERACITY_PAGE_POLL_INTERVAL_S"
@@ -95,9 +96,10 @@ def ibkr_page() -> Any:
     # autoescaping templates, which is why wrapping it in Markup below is safe.
     # The version is taken before the data is read: a snapshot landing in between then shows
     # up at the next poll instead of hiding behind a version that already counts it.
-    version = portfolio_version(user.id)
+    chart = page_chart_range()
+    version = portfolio_version(user.id, chart.name)
     status_html = render_status_region(user.id)
-    portfolio_html = render_portfolio_region(user.id)
+    portfolio_html = render_portfolio_region(user.id, chart)
     return render_template(
         "profile_ibkr.html",
         user_email=user.email,
@@ -107,7 +109,14 @@ def ibkr_page() -> Any:
         status_version=fragment_version(status_html),
         portfolio_html=Markup(portfolio_html),  # noqa: S704 (our own escaped template output)
         portfolio_version=version,
+        chart_range=chart.name,
     )
+
+
+def page_chart_range() -> ChartRange:
+    """The chart range the page was asked for (`?range=1W`); the default for anything else."""
+    name = request.args.get("range")
+    return chart_range(name if name in CHART_RANGES else None)
 
 
 def render_status_region(user_id: int) -> str:
@@ -115,10 +124,11 @@ def render_status_region(user_id: int) -> str:
     return render_template("_status_region.html", status=connectors_page(connectors_for(user_id)))
 
 
-def render_portfolio_region(user_id: int) -> str:
+def render_portfolio_region(user_id: int, chart: ChartRange) -> str:
     """The portfolio region (totals, charts, positions, stop orders) as HTML."""
     return render_template("_portfolio_region.html",
-                           portfolio=portfolio_page(portfolio_for(user_id)))
+                           portfolio=portfolio_page(portfolio_for(user_id, chart)),
+                           chart_ranges=list(CHART_RANGES), chart_range=chart.name)
 
 
 def fragment_version(html: str) -> str:
@@ -148,9 +158,10 @@ def portfolio_fragment() -> Any:
     version check comes first and an unchanged portfolio is answered 304 without building it.
     """
     user_id = current_user_id()
-    version = portfolio_version(user_id)
+    chart = page_chart_range()
+    version = portfolio_version(user_id, chart.name)
     if version in request.if_none_match:
         response = make_response("", 304)
         response.set_etag(version)
         return response
-    return fragment_response(render_portfolio_region(user_id), version)
+    return fragment_response(render_portfolio_region(user_id, chart), version)

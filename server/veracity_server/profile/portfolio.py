@@ -1,101 +1,136 @@
 """The portfolio the profile API returns: current accounts with positions and stop orders, and
-the portfolio-value history.
+the portfolio-value history for a chart range.
 
-An account's current state is its snapshot row with the newest `taken_at` (a late, backfilled
-snapshot never replaces a newer one). Each accepted snapshot's accounts are the history points.
-Numbers leave as exact decimal strings. Per-position risk (protective stop) is added by
-`veracity_server.profile.risk.annotate_account`.
+The current state is each connector's newest snapshot (`connectors.current_document_id`, moved
+only forward by ingest), so reading it costs the same after a day or a year: one row per
+connector, its document validated again by the contract's model. An account reported by
+several connectors comes from the newest report. A revoked connector's accounts are still
+answered, kept for history, but marked `current: false` (and left out of the totals) unless a
+live connector reports the same account.
+
+The value history comes from `value_points` at the resolution retention keeps for the range
+(every point for a day, the last of each hour up to a month, the last of each day beyond),
+with the points that retention has not looked at yet, so a range costs the same however long
+the history is. Numbers leave as exact decimal strings. Per-position risk (protective
+stop) is added by `veracity_server.profile.risk.annotate_account`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from veracity_contract.connector import SnapshotRequest
 from veracity_server.columns import iso_utc
-from veracity_server.models import (
-    POSITION_DATA_COLUMNS,
-    STOP_ORDER_DATA_COLUMNS,
-    Position,
-    Snapshot,
-    SnapshotAccount,
-    StopOrder,
-)
+from veracity_server.models import Connector, SnapshotDocument, ValuePoint
 from veracity_server.profile.risk import annotate_account
 
-# Charts need a shape, not every 2-minute point of a year: thin long histories to this many.
+# A chart needs a shape, not every point: at most this many per account.
 MAX_HISTORY_POINTS_PER_ACCOUNT = 1000
+
+
+@dataclass(frozen=True)
+class ChartRange:
+    """A chart range: how far back, and the coarsest points retention keeps that serve it."""
+
+    name: str
+    span: timedelta | None  # None: all of it
+    level: int  # 0 every snapshot, 1 the last of each hour, 2 the last of each day
+    bucket: int  # characters of the ISO time that name a bucket (13: the hour, 10: the day)
+
+
+CHART_RANGES = {
+    "1D": ChartRange("1D", timedelta(days=1), 0, 16),
+    "1W": ChartRange("1W", timedelta(days=7), 1, 13),
+    "1M": ChartRange("1M", timedelta(days=31), 1, 13),
+    "1Y": ChartRange("1Y", timedelta(days=366), 2, 10),
+    "All": ChartRange("All", None, 2, 10),
+}
+DEFAULT_RANGE = "1M"
 
 
 def _plain(value: Any) -> Any:
     return format(value, "f") if isinstance(value, Decimal) else value
 
 
-def _row_dict(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    return {name: _plain(getattr(row, name)) for name in fields}
+def _plain_dict(item: Any) -> dict[str, Any]:
+    return {name: _plain(value) for name, value in item.__dict__.items()}
 
 
-def current_accounts(session: Session, user_id: int) -> list[SnapshotAccount]:
-    """The accounts of each connector's newest snapshot (by taken_at); an account reported by
-    several connectors comes from the newest of them.
+@dataclass
+class _Current:
+    connector_id: str
+    revoked: bool
+    taken_at: datetime
+    document_id: int
+    snapshot_id: str
+    account: Any
+
+
+def current_accounts(session: Session, user_id: int) -> list[_Current]:
+    """Each account of the connectors' newest snapshots: from a live connector when one reports
+    it, else from a revoked one; the newest report wins (on a tie, the one stored last).
 
     A connector sends every account it can see in each snapshot (a failed read sends nothing),
     so an account missing from its newest snapshot is closed or no longer visible: it is not
     current any more, and must not keep showing old positions as if they were live.
     """
-    newest = (select(Snapshot.connector_id, func.max(Snapshot.taken_at).label("taken"))
-              .where(Snapshot.user_id == user_id)
-              .group_by(Snapshot.connector_id).subquery())
-    newest_snapshots = (select(Snapshot.id)
-                        .join(newest, (Snapshot.connector_id == newest.c.connector_id)
-                              & (Snapshot.taken_at == newest.c.taken))
-                        .where(Snapshot.user_id == user_id))
-    rows = session.scalars(
-        select(SnapshotAccount)
-        .where(SnapshotAccount.user_id == user_id,
-               SnapshotAccount.snapshot_pk.in_(newest_snapshots))
-        .order_by(SnapshotAccount.account_id, SnapshotAccount.taken_at.desc(),
-                  SnapshotAccount.id.desc())
-    ).all()
-    chosen: dict[str, SnapshotAccount] = {}
-    for row in rows:
-        chosen.setdefault(row.account_id, row)  # ties on taken_at: the one stored last
-    return list(chosen.values())
-
-
-def _children(session: Session, model: Any, account_pks: list[int]) -> dict[int, list[Any]]:
-    grouped: dict[int, list[Any]] = defaultdict(list)
-    if account_pks:
-        for row in session.scalars(select(model).where(model.snapshot_account_id.in_(account_pks))
-                                   .order_by(model.id)):
-            grouped[row.snapshot_account_id].append(row)
-    return grouped
-
-
-def value_history(session: Session, user_id: int, since: datetime) -> list[dict[str, Any]]:
-    """Net liquidation over time, one series per account, oldest first."""
     rows = session.execute(
-        select(SnapshotAccount.account_id, SnapshotAccount.base_currency,
-               SnapshotAccount.taken_at, SnapshotAccount.net_liquidation)
-        .where(SnapshotAccount.user_id == user_id, SnapshotAccount.taken_at >= since,
-               SnapshotAccount.net_liquidation.is_not(None))
-        .order_by(SnapshotAccount.account_id, SnapshotAccount.taken_at, SnapshotAccount.id)
-    ).all()
+        select(Connector.id, Connector.revoked_at, SnapshotDocument.id,
+               SnapshotDocument.snapshot_id, SnapshotDocument.taken_at, SnapshotDocument.body)
+        .join(SnapshotDocument, SnapshotDocument.id == Connector.current_document_id)
+        .where(Connector.user_id == user_id)).all()
+    chosen: dict[str, _Current] = {}
+    for connector_id, revoked_at, document_id, snapshot_id, taken_at, body in rows:
+        snapshot = SnapshotRequest.model_validate_json(body)
+        for account in snapshot.accounts:
+            candidate = _Current(connector_id, revoked_at is not None, taken_at, document_id,
+                                 snapshot_id, account)
+            held = chosen.get(account.account_id)
+            if held is None or _rank(candidate) > _rank(held):
+                chosen[account.account_id] = candidate
+    return sorted(chosen.values(), key=lambda item: (item.revoked, item.account.account_id))
+
+
+def _rank(item: _Current) -> tuple[bool, datetime, int]:
+    return (not item.revoked, item.taken_at, item.document_id)
+
+
+def value_history(session: Session, user_id: int, chart: ChartRange,
+                  now: datetime) -> list[dict[str, Any]]:
+    """Net liquidation over the range, one series per account, oldest first."""
+    since = now - chart.span if chart.span is not None else None
+    columns = (ValuePoint.account_id, ValuePoint.currency, ValuePoint.taken_at,
+               ValuePoint.net_liquidation, ValuePoint.id)
+    # The points retention keeps for the range, and those it has not looked at yet (level -1:
+    # the last hour's, and late ones from an outbox), which may be anywhere in the range.
+    levels = [ValuePoint.level >= chart.level, ValuePoint.level == -1] if chart.level > 0 \
+        else [ValuePoint.level >= -1]
+    rows: list[Any] = []
+    for level in levels:
+        query = select(*columns).where(ValuePoint.user_id == user_id, level)
+        if since is not None:
+            query = query.where(ValuePoint.taken_at >= since)
+        rows.extend(session.execute(query).all())
+    rows.sort(key=lambda row: (row.account_id, row.taken_at, row.id))
     series: dict[str, dict[str, Any]] = {}
-    for account_id, currency, taken_at, value in rows:
+    for account_id, currency, taken_at, value, _id in rows:
         entry = series.setdefault(account_id, {"account_id": account_id, "currency": currency,
                                                "points": []})
         entry["currency"] = currency or entry["currency"]
+        moment = str(iso_utc(taken_at))
         points = entry["points"]
-        # Two snapshots with the same taken_at are one moment: keep the last one stored.
-        if points and points[-1]["taken_at"] == iso_utc(taken_at):
+        # One point per bucket (the last): marked and not-yet-marked points, and two
+        # snapshots of one moment, say the same thing.
+        if points and points[-1]["taken_at"][:chart.bucket] == moment[:chart.bucket]:
             points.pop()
-        points.append({"taken_at": iso_utc(taken_at), "net_liquidation": _plain(value)})
+        points.append({"taken_at": moment, "net_liquidation": _plain(value)})
     for entry in series.values():
         entry["points"] = _thin(entry["points"], MAX_HISTORY_POINTS_PER_ACCOUNT)
     return list(series.values())
@@ -110,38 +145,46 @@ def _thin(points: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     return [*picked, points[-1]]
 
 
-def build_portfolio(session: Session, user_id: int, history_days: int,
-                    now: datetime) -> dict[str, Any]:
-    """The whole portfolio answer for `user_id`."""
-    accounts = current_accounts(session, user_id)
-    pks = [account.id for account in accounts]
-    positions = _children(session, Position, pks)
-    orders = _children(session, StopOrder, pks)
-    snapshot_ids: dict[int, str] = {}
-    if accounts:
-        rows = session.execute(select(Snapshot.id, Snapshot.snapshot_id).where(
-            Snapshot.id.in_({account.snapshot_pk for account in accounts})))
-        snapshot_ids = {row.id: row.snapshot_id for row in rows}
+def chart_range(name: str | None) -> ChartRange:
+    """The chart range called `name` (the default when None); KeyError for an unknown one."""
+    return CHART_RANGES[name or DEFAULT_RANGE]
+
+
+def build_portfolio(session: Session, user_id: int, chart: ChartRange, now: datetime,
+                    positions_limit: int | None = None) -> dict[str, Any]:
+    """The whole portfolio answer for `user_id`; `positions_limit` pages long books (the first
+    that many positions of each account; `position_count` says how many there are)."""
     totals: dict[str, Decimal] = defaultdict(Decimal)
     answer_accounts = []
-    for account in accounts:
-        if account.net_liquidation is not None:
+    for item in current_accounts(session, user_id):
+        account = item.account
+        current = not item.revoked
+        if current and account.net_liquidation is not None:
             totals[account.base_currency or ""] += account.net_liquidation
-        answer_accounts.append(annotate_account({
+        positions = account.positions or []
+        annotated = annotate_account({
             "account_id": account.account_id,
             "base_currency": account.base_currency,
             "net_liquidation": _plain(account.net_liquidation),
             "cash": _plain(account.cash),
-            "taken_at": iso_utc(account.taken_at),
-            "snapshot_id": snapshot_ids.get(account.snapshot_pk),
-            "positions": [_row_dict(row, POSITION_DATA_COLUMNS) for row in positions[account.id]],
-            "stop_orders": [_row_dict(row, STOP_ORDER_DATA_COLUMNS) for row in orders[account.id]],
-        }))
+            "taken_at": iso_utc(item.taken_at),
+            "snapshot_id": item.snapshot_id,
+            "connector_id": item.connector_id,
+            "current": current,
+            "position_count": len(positions),
+            "positions": [_plain_dict(position) for position in positions],
+            "stop_orders": [_plain_dict(order) for order in account.stop_orders or []],
+        })
+        if positions_limit is not None:
+            annotated["positions"] = annotated["positions"][:positions_limit]
+        answer_accounts.append(annotated)
     return {
-        "as_of": max((account["taken_at"] for account in answer_accounts), default=None),
+        "as_of": max((account["taken_at"] for account in answer_accounts if account["current"]),
+                     default=None),
         "accounts": answer_accounts,
         # Summed per currency only: adding USD to EUR without a rate would be a made-up number.
         "net_liquidation_by_currency": {currency: _plain(total)
                                         for currency, total in sorted(totals.items())},
-        "value_history": value_history(session, user_id, now - timedelta(days=history_days)),
+        "range": chart.name,
+        "value_history": value_history(session, user_id, chart, now),
     }

@@ -48,6 +48,10 @@ class AccountOut(BaseModel):
     cash: str | None
     taken_at: str
     snapshot_id: str | None
+    connector_id: str
+    # False for an account only a revoked connector reported: kept for history, not current.
+    current: bool
+    position_count: int
     positions: list[PositionOut]
     stop_orders: list[StopOrderOut]
 
@@ -73,4 +77,5 @@ class PortfolioAnswer(BaseModel):
     as_of: str | None
     accounts: list[AccountOut]
     net_liquidation_by_currency: dict[str, str]
+    range: str
     value_history: list[HistorySeries]
