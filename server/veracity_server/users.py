@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,10 +33,9 @@ def create_user(session: Session, email: str, password: str) -> User:
     local, _, domain = email.partition("@")
     if not local or not domain or len(email) > MAX_EMAIL_LENGTH or " " in email:
         raise UserError(f"not a valid email address: {email!r}")
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise UserError(f"the password must be {MIN_PASSWORD_LENGTH} to "
-                        f"{MAX_PASSWORD_LENGTH} characters long")
-    user = User(email=email, password_hash=hash_password(password), created_at=utc_now())
+    _check_password(password)
+    user = User(public_id=str(uuid.uuid4()), email=email, password_hash=hash_password(password),
+                created_at=utc_now())
     session.add(user)
     try:
         session.commit()
