@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -120,7 +121,8 @@ class SnapshotDocument(Base):
 
     `(user_id, snapshot_id)` is unique, so a replay is stored once. `level` is what retention
     keeps it for: -1 not looked at yet (as stored), 0 a snapshot like any other, 1 the last of
-    its hour, 2 the last of its day (per connector, UTC); see veracity_server/history/retention.py.
+    its hour, 2 of its four-hour block, 3 of its day (per connector, UTC); see
+    veracity_server/history/retention.py.
     """
 
     __tablename__ = "snapshot_documents"
@@ -137,9 +139,10 @@ class SnapshotDocument(Base):
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
-    size_bytes: Mapped[int] = mapped_column(Integer)
-    # The request body as validated: decimals as exact strings (or JSON integers), never floats.
-    body: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)  # of `body` as stored (compressed)
+    # The request body as validated (decimals as exact strings or JSON integers, never floats),
+    # zlib-compressed: JSON repeats every key for every position, and compresses ~8x.
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ValuePoint(Base):

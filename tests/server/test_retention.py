@@ -77,9 +77,10 @@ def test_retention_keeps_the_last_of_each_hour_then_of_each_day(world: World) ->
     kept = _kept(db)
     old, month, recent = sent["100 days"], sent["20 days"], sent["recent"]
     # 100 days: the last of the day only; 20 days: the last of each hour; recent: everything.
-    assert {sid: kept.get(sid) for sid in old} == {**dict.fromkeys(old), old[5]: 2}
+    assert {sid: kept.get(sid) for sid in old} == {**dict.fromkeys(old), old[5]: 3}
+    # Both hours are in one four-hour block: the later is the last of block and day (3).
     assert {sid: kept.get(sid) for sid in month} == {
-        **dict.fromkeys(month), month[2]: 1, month[5]: 2}
+        **dict.fromkeys(month), month[2]: 1, month[5]: 3}
     assert all(sid in kept for sid in recent)
     assert outcome.deleted_documents == 5 + 4
     # The value points went with their documents and carry the same levels.
@@ -162,8 +163,9 @@ def test_chart_ranges_come_from_the_downsampled_series(world: World) -> None:
 
     recent = history["recent"]
     assert len(points("1D")) == 3  # every recent snapshot
-    # The two hours 20 days ago, then the last of each recent hour.
-    assert len(points("1M")) == 2 + len({moment.strftime("%d %H") for moment in recent})
+    # The four-hour block 20 days ago, then the last of each recent block.
+    assert len(points("1W")) == len({moment.strftime("%d %H") for moment in recent})
+    assert len(points("1M")) == 1 + len({(moment.day, moment.hour // 4) for moment in recent})
     # One a day: 100 days ago, 20 days ago, then the recent day(s).
     assert len(points("1Y")) == 2 + len({moment.date() for moment in recent})
     assert points("All") == points("1Y")

@@ -59,15 +59,15 @@ def test_a_late_snapshot_from_the_outbox_is_kept_but_never_current(world: World)
                             net_liquidation="200.00")
     assert _post(world, current)[0] == 201
     # A backlog delivered afterwards, oldest last: none of it replaces the newer state.
-    for hours, value in ((1, "150.00"), (30, "120.00"), (24 * 20, "100.00")):
+    for hours, value in ((1, "150.00"), (30, "120.00"), (24 * 6, "100.00")):
         late = snapshot_body(positions=7, taken_at=now - timedelta(hours=hours),
                              net_liquidation=value)
         assert _post(world, late)[0] == 201
-    portfolio = world.client.get(f"{PORTFOLIO}?range=1M").get_json()
+    portfolio = world.client.get(f"{PORTFOLIO}?range=1W").get_json()
     account = portfolio["accounts"][0]
     assert account["snapshot_id"] == current["snapshot_id"]
     assert account["net_liquidation"] == "200.00" and len(account["positions"]) == 2
-    # ...but each is a point of the value history (one per hour in the 1M range).
+    # ...but each is a point of the value history (one per hour in the 1W range).
     values = [point["net_liquidation"] for point in portfolio["value_history"][0]["points"]]
     assert values == ["100.00", "120.00", "150.00", "200.00"]
 

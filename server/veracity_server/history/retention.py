@@ -15,8 +15,9 @@ scheduler or by hand; nothing else is needed in `make demo`, docker-compose or p
 
 Each run is idempotent: ingest stores every snapshot with level -1 (not looked at yet); a run
 marks levels from the data as it is (0 any snapshot, 1 the last of its hour, 2 the last of its
-day) from the start of the day of the oldest unmarked snapshot up to the current hour, then
-deletes level 0 and 1 snapshots the policy no longer keeps, all in one write transaction per
+four-hour block, 3 the last of its day; the chart's ranges read these) from the start of the
+day of the oldest unmarked snapshot up to the current hour, then deletes level 0, 1 and 2
+snapshots the policy no longer keeps, all in one write transaction per
 connector. A snapshot stored meanwhile (ingest only inserts) keeps level -1, which no deletion
 matches, until the next run marks it; a late one from an outbox, however old, pulls the next
 run's window back to its day, so the last of that hour and day are chosen again with it.
@@ -79,6 +80,11 @@ class _Statements:
                 else "date_trunc('hour', taken_at AT TIME ZONE 'UTC')")
         day = ("substr(taken_at, 1, 10)" if sqlite
                else "date_trunc('day', taken_at AT TIME ZONE 'UTC')")
+        # Four-hour blocks (00-04, 04-08, ... UTC): the month chart's points.
+        block = ("substr(taken_at, 1, 11) || (CAST(substr(taken_at, 12, 2) AS INTEGER) / 4)"
+                 if sqlite else
+                 "date_trunc('day', taken_at AT TIME ZONE 'UTC') + interval '4 hours' * "
+                 "floor(extract(hour from taken_at AT TIME ZONE 'UTC') / 4)")
         window = f"connector_id = {mark} AND taken_at >= {mark} AND taken_at < {mark}"
 
         def last_of(bucket: str) -> str:
@@ -89,13 +95,13 @@ class _Statements:
         # Table and column names and the bucket expressions are constants of this module.
         self.mark_documents = (
             f"UPDATE snapshot_documents SET level = CASE "
-            f"WHEN id IN ({last_of(day)}) THEN 2 WHEN id IN ({last_of(hour)}) THEN 1 ELSE 0 END "
-            f"WHERE {window}")
+            f"WHEN id IN ({last_of(day)}) THEN 3 WHEN id IN ({last_of(block)}) THEN 2 "
+            f"WHEN id IN ({last_of(hour)}) THEN 1 ELSE 0 END WHERE {window}")
         self.mark_points = (
             f"UPDATE value_points SET level = (SELECT d.level FROM snapshot_documents d "
             f"WHERE d.id = value_points.document_id) WHERE {window}")
         expired = (f"connector_id = {mark} AND ((level = 0 AND taken_at < {mark}) OR "
-                   f"(level = 1 AND taken_at < {mark}))")
+                   f"(level IN (1, 2) AND taken_at < {mark}))")
         # The points go with their documents (ON DELETE CASCADE).
         self.delete_documents = (
             f"DELETE FROM snapshot_documents WHERE {expired} AND id <> {mark} "
@@ -198,7 +204,7 @@ def run_connector(database: Database, connector_id: str, now: datetime, rules: P
             if oldest is not None:
                 # From the start of that day: its last-of-day and last-of-hour may change.
                 window = (connector_id, times.time(_day_start(oldest)), times.time(window_end))
-                cursor.execute(sql.mark_documents, window * 3)
+                cursor.execute(sql.mark_documents, window * 4)
                 outcome.marked = cursor.rowcount
                 cursor.execute(sql.mark_points, window)
             cursor.execute(sql.delete_documents, expired)

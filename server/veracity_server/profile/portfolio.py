@@ -9,7 +9,8 @@ answered, kept for history, but marked `current: false` (and left out of the tot
 live connector reports the same account.
 
 The value history comes from `value_points` at the resolution retention keeps for the range
-(every point for a day, the last of each hour up to a month, the last of each day beyond),
+(every point for a day, the last of each hour for a week, of each four-hour block for a month,
+of each day beyond),
 with the points that retention has not looked at yet, so a range costs the same however long
 the history is. Numbers leave as exact decimal strings. Per-position risk (protective
 stop) is added by `veracity_server.profile.risk.annotate_account`.
@@ -17,13 +18,15 @@ stop) is added by `veracity_server.profile.risk.annotate_account`.
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from veracity_contract.connector import SnapshotRequest
@@ -31,8 +34,26 @@ from veracity_server.columns import iso_utc
 from veracity_server.models import Connector, SnapshotDocument, ValuePoint
 from veracity_server.profile.risk import annotate_account
 
-# A chart needs a shape, not every point: at most this many per account.
-MAX_HISTORY_POINTS_PER_ACCOUNT = 1000
+# A chart needs a shape, not every point: at most this many per account (the page's chart is
+# about 700 pixels wide).
+MAX_HISTORY_POINTS_PER_ACCOUNT = 250
+LEVELS = (0, 1, 2, 3)  # retention's: any snapshot, the last of its hour, 4-hour block, day
+
+
+def _minute(moment: str) -> str:
+    return moment[:16]
+
+
+def _hour(moment: str) -> str:
+    return moment[:13]
+
+
+def _block(moment: str) -> str:
+    return moment[:11] + str(int(moment[11:13]) // 4)
+
+
+def _day(moment: str) -> str:
+    return moment[:10]
 
 
 @dataclass(frozen=True)
@@ -41,16 +62,17 @@ class ChartRange:
 
     name: str
     span: timedelta | None  # None: all of it
-    level: int  # 0 every snapshot, 1 the last of each hour, 2 the last of each day
-    bucket: int  # characters of the ISO time that name a bucket (13: the hour, 10: the day)
+    # 0 every snapshot, 1 the last of each hour, 2 of each four-hour block, 3 of each day
+    level: int
+    bucket: Callable[[str], str]  # the bucket of an ISO time at that level
 
 
 CHART_RANGES = {
-    "1D": ChartRange("1D", timedelta(days=1), 0, 16),
-    "1W": ChartRange("1W", timedelta(days=7), 1, 13),
-    "1M": ChartRange("1M", timedelta(days=31), 1, 13),
-    "1Y": ChartRange("1Y", timedelta(days=366), 2, 10),
-    "All": ChartRange("All", None, 2, 10),
+    "1D": ChartRange("1D", timedelta(days=1), 0, _minute),
+    "1W": ChartRange("1W", timedelta(days=7), 1, _hour),
+    "1M": ChartRange("1M", timedelta(days=31), 2, _block),
+    "1Y": ChartRange("1Y", timedelta(days=366), 3, _day),
+    "All": ChartRange("All", None, 3, _day),
 }
 DEFAULT_RANGE = "1M"
 
@@ -88,7 +110,7 @@ def current_accounts(session: Session, user_id: int) -> list[_Current]:
         .where(Connector.user_id == user_id)).all()
     chosen: dict[str, _Current] = {}
     for connector_id, revoked_at, document_id, snapshot_id, taken_at, body in rows:
-        snapshot = SnapshotRequest.model_validate_json(body)
+        snapshot = SnapshotRequest.model_validate_json(zlib.decompress(body))
         for account in snapshot.accounts:
             candidate = _Current(connector_id, revoked_at is not None, taken_at, document_id,
                                  snapshot_id, account)
@@ -104,45 +126,61 @@ def _rank(item: _Current) -> tuple[bool, datetime, int]:
 
 def value_history(session: Session, user_id: int, chart: ChartRange,
                   now: datetime) -> list[dict[str, Any]]:
-    """Net liquidation over the range, one series per account, oldest first."""
-    since = now - chart.span if chart.span is not None else None
-    columns = (ValuePoint.account_id, ValuePoint.currency, ValuePoint.taken_at,
-               ValuePoint.net_liquidation, ValuePoint.id)
-    # The points retention keeps for the range, and those it has not looked at yet (level -1:
-    # the last hour's, and late ones from an outbox), which may be anywhere in the range.
-    levels = [ValuePoint.level >= chart.level, ValuePoint.level == -1] if chart.level > 0 \
-        else [ValuePoint.level >= -1]
-    rows: list[Any] = []
-    for level in levels:
-        query = select(*columns).where(ValuePoint.user_id == user_id, level)
-        if since is not None:
-            query = query.where(ValuePoint.taken_at >= since)
-        rows.extend(session.execute(query).all())
-    rows.sort(key=lambda row: (row.account_id, row.taken_at, row.id))
+    """Net liquidation over the range, one series per account, oldest first.
+
+    The points retention keeps for the range, and those it has not looked at yet (level -1:
+    the last hour's, and late ones from an outbox), thinned in SQL to at most
+    MAX_HISTORY_POINTS_PER_ACCOUNT evenly spread per account (always keeping the newest), so
+    Python only sees what the chart draws. Columns are read without the ORM's type conversions
+    (thousands of rows): times as SQLite's text or PostgreSQL's datetime, values as exact text
+    or Decimal.
+    """
+    # IN, not >=: each level is then one seek of (user_id, level, taken_at) from `since`, and
+    # a year of daily points older than the range is never read.
+    levels = [-1, *(level for level in LEVELS if level >= chart.level)]
+    conditions = [ValuePoint.user_id == user_id, ValuePoint.level.in_(levels)]
+    if chart.span is not None:
+        conditions.append(ValuePoint.taken_at >= now - chart.span)
+    newest_first = func.row_number().over(
+        partition_by=ValuePoint.account_id,
+        order_by=(ValuePoint.taken_at.desc(), ValuePoint.id.desc()))
+    ranked = select(
+        ValuePoint.account_id, ValuePoint.currency,
+        type_coerce(ValuePoint.taken_at, String).label("moment"),
+        type_coerce(ValuePoint.net_liquidation, String).label("value"), ValuePoint.id,
+        newest_first.label("rank"),
+        func.count().over(partition_by=ValuePoint.account_id).label("total"),
+    ).where(*conditions).subquery()
+    limit = MAX_HISTORY_POINTS_PER_ACCOUNT
+    step = (ranked.c.total + (limit - 1)) // limit
+    rows = session.execute(
+        select(ranked.c.account_id, ranked.c.currency, ranked.c.moment, ranked.c.value)
+        .where((ranked.c.rank - 1) % step == 0)
+        .order_by(ranked.c.account_id, ranked.c.moment, ranked.c.id)).all()
     series: dict[str, dict[str, Any]] = {}
-    for account_id, currency, taken_at, value, _id in rows:
-        entry = series.setdefault(account_id, {"account_id": account_id, "currency": currency,
-                                               "points": []})
-        entry["currency"] = currency or entry["currency"]
-        moment = str(iso_utc(taken_at))
+    for account_id, currency, stored_moment, value in rows:
+        entry = series.get(account_id)
+        if entry is None:
+            entry = series[account_id] = {"account_id": account_id, "currency": currency,
+                                          "points": []}
+        elif currency:
+            entry["currency"] = currency
+        moment = _iso_moment(stored_moment)
         points = entry["points"]
         # One point per bucket (the last): marked and not-yet-marked points, and two
         # snapshots of one moment, say the same thing.
-        if points and points[-1]["taken_at"][:chart.bucket] == moment[:chart.bucket]:
+        if points and chart.bucket(points[-1]["taken_at"]) == chart.bucket(moment):
             points.pop()
         points.append({"taken_at": moment, "net_liquidation": _plain(value)})
-    for entry in series.values():
-        entry["points"] = _thin(entry["points"], MAX_HISTORY_POINTS_PER_ACCOUNT)
     return list(series.values())
 
 
-def _thin(points: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """At most `limit` evenly spread points, always keeping the newest."""
-    if len(points) <= limit:
-        return points
-    step = len(points) / limit
-    picked = [points[int(index * step)] for index in range(limit - 1)]
-    return [*picked, points[-1]]
+def _iso_moment(stored: Any) -> str:
+    """ISO 8601 UTC with Z, as columns.iso_utc writes it, from SQLite's text or a datetime."""
+    if isinstance(stored, datetime):
+        return str(iso_utc(stored))
+    text = str(stored).replace(" ", "T", 1)
+    return (text[:-7] if text.endswith(".000000") else text) + "Z"
 
 
 def chart_range(name: str | None) -> ChartRange:

@@ -1,7 +1,7 @@
 """snapshots as documents, a value series, the current projection on each connector
 
-Each snapshot becomes one `snapshot_documents` row holding its body as JSON (decimals as exact
-strings), each of its accounts with a net liquidation a `value_points` row, and each connector
+Each snapshot becomes one `snapshot_documents` row holding its body as zlib-compressed JSON
+(decimals as exact strings), each of its accounts with a net liquidation a `value_points` row, and each connector
 points at its newest snapshot (`current_document_id`) and counts the bytes it holds. The
 normalized tables (snapshots, snapshot_accounts, positions, stop_orders) are carried over and
 dropped; the downgrade carries the documents back into them.
@@ -12,6 +12,7 @@ Create Date: 2026-12-06 21:20:00.000000
 """
 
 import json
+import zlib
 from collections import defaultdict
 from datetime import UTC
 from decimal import Decimal
@@ -63,7 +64,7 @@ documents = sa.table(
     sa.column('connector_id', sa.String()), sa.column('snapshot_id', sa.String()),
     sa.column('taken_at', UtcDateTime()), sa.column('received_at', UtcDateTime()),
     sa.column('level', sa.SmallInteger()), sa.column('size_bytes', sa.Integer()),
-    sa.column('body', sa.Text()))
+    sa.column('body', sa.LargeBinary()))
 value_points = sa.table(
     'value_points', sa.column('document_id', sa.BigInteger()), sa.column('user_id', sa.Integer()),
     sa.column('connector_id', sa.String()), sa.column('account_id', sa.String()),
@@ -93,7 +94,7 @@ def upgrade() -> None:
     sa.Column('received_at', veracity_server.columns.UtcDateTime(), nullable=False),
     sa.Column('level', sa.SmallInteger(), server_default='0', nullable=False),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('body', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['connector_id'], ['connectors.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
@@ -188,11 +189,12 @@ def _carry_snapshots_into_documents(connection: Any) -> None:
                     "stop_orders": account_orders[account.id],
                 } for account in by_snapshot[snapshot.id]],
             }, separators=(",", ":"), ensure_ascii=False)
-            size = len(body.encode("utf-8"))
+            compressed = zlib.compress(body.encode("utf-8"), 1)
+            size = len(compressed)
             document_id = connection.execute(documents.insert().values(
                 user_id=snapshot.user_id, connector_id=snapshot.connector_id,
                 snapshot_id=snapshot.snapshot_id, taken_at=snapshot.taken_at,
-                received_at=snapshot.received_at, level=-1, size_bytes=size, body=body,
+                received_at=snapshot.received_at, level=-1, size_bytes=size, body=compressed,
             ).returning(documents.c.id)).scalar_one()
             points = [{"document_id": document_id, "user_id": snapshot.user_id,
                        "connector_id": snapshot.connector_id, "account_id": account.account_id,
@@ -246,7 +248,7 @@ def _carry_documents_into_snapshots(connection: Any) -> None:
             break
         last_id = batch[-1].id
         for document in batch:
-            body = json.loads(document.body, parse_float=Decimal)
+            body = json.loads(zlib.decompress(document.body), parse_float=Decimal)
             snapshot_pk = connection.execute(snapshots.insert().values(
                 user_id=document.user_id, connector_id=document.connector_id,
                 snapshot_id=document.snapshot_id, taken_at=document.taken_at,
