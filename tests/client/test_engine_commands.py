@@ -16,8 +16,7 @@ import pytest
 from tests.support.server_fixtures import start_live_server
 from tests.support.waiting import wait_until
 from veracity_connector.credentials import FileStore
-from veracity_connector.engine import Engine
-from veracity_connector.engine import loop as engine_loop
+from veracity_connector.engine import Engine, pairing_changes
 from veracity_connector.settings import Settings
 from veracity_connector.state import PairingOutcome
 
@@ -50,13 +49,13 @@ def engine(simulator, server, folders) -> Engine:
 def pairing_threads(monkeypatch) -> list[str]:
     """The name of the thread each pairing ran on (the real pairing runs)."""
     seen: list[str] = []
-    real = engine_loop.pair_with_token
+    real = pairing_changes.pair_with_token
 
     def recording(*args, **kwargs):
         seen.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine_loop, "pair_with_token", recording)
+    monkeypatch.setattr(pairing_changes, "pair_with_token", recording)
     return seen
 
 

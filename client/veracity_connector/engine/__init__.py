@@ -18,10 +18,12 @@ A refused key (401) is deleted, the outbox cleared, the state goes `revoked` the
 `ibkr-connector pair` in another one: the store is re-read while waiting).
 The commands (`ConnectorCommands` in veracity_connector/state.py) are thread-safe.
 
-One module per job: `loop` (the `Engine`: commands, the worker loop, one step), `timetable`
-(when each job is due next), `collection` (read the gateway, queue changed snapshots),
-`delivery` (outbox and heartbeats to Veracity, its failure classes), `keys` (the stored
-connector key), `outcome` (the state shown to the person, and what a cycle achieved).
+One module per job: `loop` (the `Engine`: commands, the worker loop, one step), `commands`
+(the queue that runs other threads' commands on the loop's thread), `timetable` (when each job
+is due next), `collection` (read the gateway, queue changed snapshots), `delivery` (outbox and
+heartbeats to Veracity, its failure classes), `keys` (the stored connector key),
+`pairing_changes` (what pairing, unpairing and a refused key change), `outcome` (the state
+shown to the person, and what a cycle achieved).
 """
 
 from veracity_connector.engine.loop import Engine

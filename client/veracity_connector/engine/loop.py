@@ -2,29 +2,23 @@
 
 The loop decides what is due (`Timetable`) and hands each job to its module: the gateway's
 session to `GatewaySession`, snapshots to `SnapshotCollector`, the outbox and heartbeats to
-`Delivery`, the key to `KeyKeeper`; `outcome` turns what they know into the state a person sees.
-
-One owner of the engine's state: while the loop runs, only its thread touches the timetable,
-the collector, the delivery and the key. The commands (`sync_now`, `pair`, `unpair`) called
-from the tray's and dialogs' threads are posted to a queue that the loop runs between steps;
-`pair` and `unpair` wait for their turn. Before a loop ever ran (tests, `sync --once`) the
-caller's thread is the only one, and a command runs at once in it; once the loop has ended,
-commands are refused (`pair` answers `not_running`).
+`Delivery`, the key to `KeyKeeper`, pairing and a refused key to `PairingChanges`; `outcome`
+turns what they know into the state a person sees. Commands from other threads reach the
+loop's thread through the `CommandQueue` (`commands`: one owner of the engine's state).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 from veracity_connector.credentials import CredentialStore
 from veracity_connector.engine.collection import SnapshotCollector
+from veracity_connector.engine.commands import CommandQueue, EngineStopped
 from veracity_connector.engine.delivery import Delivery
 from veracity_connector.engine.keys import KeyKeeper
 from veracity_connector.engine.outcome import (
@@ -36,13 +30,12 @@ from veracity_connector.engine.outcome import (
     cycle_result,
     person_facing_status,
 )
+from veracity_connector.engine.pairing_changes import PairingChanges
 from veracity_connector.engine.session import GatewaySession
 from veracity_connector.engine.timetable import KEY_POLL_INTERVAL_S, GapDetector, Timetable
 from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.gateway.pacing import PacerStopped
 from veracity_connector.outbox import Outbox, OutboxLimits
-from veracity_connector.pairing import pair_with_token
-from veracity_connector.pairing_files import forget_pairing
 from veracity_connector.settings import Folders, Settings
 from veracity_connector.state import (
     DEFAULT_MESSAGES,
@@ -58,14 +51,8 @@ from veracity_connector.version import connector_version
 
 logger = logging.getLogger(__name__)
 
-CommandResult = TypeVar("CommandResult")
-
 MAX_IDLE_S = 15.0  # the loop wakes at least this often (status file freshness)
 UNEXPECTED_ERROR_RETRY_S = 15.0  # the loop never waits longer than MAX_IDLE_S anyway
-
-
-class EngineStopped(RuntimeError):
-    """A command posted to the engine could not run: the engine stopped first."""
 
 
 class Engine:
@@ -86,10 +73,7 @@ class Engine:
         self._stop_event = threading.Event()
         self._wake_event = threading.Event()
         self._thread: threading.Thread | None = None
-        self._commands: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = \
-            queue.SimpleQueue()
-        self._loop_thread: threading.Thread | None = None  # set while run() runs
-        self._loop_ended = False
+        self._commands = CommandQueue(self._wake_event)
         self._started_at = clock()
         self._sync_requested = False
         self.counters = EngineCounters()
@@ -112,13 +96,17 @@ class Engine:
         self.timetable = Timetable(settings, clock())
         self.collector = SnapshotCollector(self.gateway, self.outbox, settings, self.counters,
                                            clock)
-        self.delivery = Delivery(self.veracity, self.outbox, self.timetable, self.counters,
-                                 clock, self._stop_event, on_key_refused=self._revoke)
+        self.holder = StatusHolder(ConnectorStatus(
+            veracity_url=settings.veracity_url, gateway_port=self.gateway.port))
+        self.pairing_changes = PairingChanges(
+            veracity=self.veracity, keys=self.keys, outbox=self.outbox, timetable=self.timetable,
+            collector=self.collector, holder=self.holder, data_dir=folders.data_dir, clock=clock,
+            publish=lambda: self._publish(), wake_event=self._wake_event)
+        self.delivery = Delivery(self.veracity, self.outbox, self.timetable, self.counters, clock,
+                                 self._stop_event, on_key_refused=self.pairing_changes.revoke)
         self.session = GatewaySession(self.gateway, self.timetable, settings, clock,
                                       on_checked=lambda: self._publish())
         self._unexpected_error = False  # the last step raised; cleared when one completes
-        self.holder = StatusHolder(ConnectorStatus(
-            veracity_url=settings.veracity_url, gateway_port=self.gateway.port))
         self._status_file = StatusFile(folders.data_dir) if write_status_file else None
         if self._status_file is not None:
             self.holder.subscribe(self._status_file.write)
@@ -137,7 +125,7 @@ class Engine:
 
     def sync_now(self) -> None:
         """Take and send a snapshot at the next step (returns at once)."""
-        self._post(self._request_sync)
+        self._commands.post(self._request_sync)
 
     def pair(self, token: str, *, discard_outbox: bool = False) -> PairingOutcome:
         """Exchange a one-time token for a key and store it (blocks for the network call).
@@ -146,7 +134,8 @@ class Engine:
         unless `discard_outbox` (the person agreed to drop them); see pairing.pair_with_token.
         """
         try:
-            return self._post(lambda: self._pair(token, discard_outbox)).result()
+            return self._commands.post(
+                lambda: self.pairing_changes.pair(token, discard_outbox)).result()
         except EngineStopped:
             return PairingOutcome(False, "not_running",
                                   "The connector stopped before it could pair; start it again.")
@@ -154,80 +143,11 @@ class Engine:
     def unpair(self) -> None:
         """Forget the key and drop unsent snapshots; the state becomes needs_token."""
         with contextlib.suppress(EngineStopped):
-            self._post(self._unpair).result()
-
-    def _post(self, command: Callable[[], CommandResult]) -> Future[CommandResult]:
-        """Run `command` on the engine's thread (at once if no loop runs); its future."""
-        future: Future[CommandResult] = Future()
-        loop = self._loop_thread
-        if (loop is None and not self._loop_ended) or loop is threading.current_thread():
-            self._execute(command, future)
-            return future
-        self._commands.put((command, future))
-        self._wake_event.set()
-        if self._loop_thread is None:  # the loop ended meanwhile: nobody else will run it
-            self._run_commands(refuse=True)
-        return future
-
-    @staticmethod
-    def _execute(command: Callable[[], Any], future: Future[Any]) -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(command())
-        except BaseException as error:  # the caller's thread re-raises it
-            future.set_exception(error)
-
-    def _run_commands(self, *, refuse: bool = False) -> None:
-        """Run (or, when stopping, refuse) the commands posted so far, in order."""
-        while True:
-            try:
-                command, future = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if refuse:
-                future.set_exception(EngineStopped("the connector engine stopped"))
-            else:
-                self._execute(command, future)
+            self._commands.post(self.pairing_changes.unpair).result()
 
     def _request_sync(self) -> None:
         self._sync_requested = True
         self._wake_event.set()
-
-    def _pair(self, token: str, discard_outbox: bool) -> PairingOutcome:
-        if self.veracity is None:
-            return PairingOutcome(False, "not_configured",
-                                  "Set Veracity's address first (Settings…), then paste the token.")
-        credentials = self.keys.store()
-        if credentials is None:
-            return PairingOutcome(False, "credential_store", self.keys.problem)
-        previous = self.holder.status
-        self.holder.set_state(ConnectorState.PAIRING)
-        outcome, schedule = pair_with_token(token, self.veracity, credentials, self.outbox,
-                                            self.folders.data_dir,
-                                            discard_outbox=discard_outbox)
-        if outcome.ok and schedule is not None:
-            self.timetable.server_schedule = schedule
-            self.keys.revoked_notice = False
-            self.collector.forget()
-            now = self._clock()
-            self.timetable.next_heartbeat = self.timetable.next_snapshot = now
-            self.timetable.next_key_check = self.timetable.next_delivery = now
-            self._publish()
-            self._wake_event.set()
-        else:
-            self.holder.publish(previous)
-        return outcome
-
-    def _unpair(self) -> None:
-        credentials = self.keys.store()
-        if credentials is not None:
-            credentials.delete()
-        cleared = self.outbox.clear()
-        forget_pairing(self.folders.data_dir)
-        logger.info("unpaired; %d unsent snapshot(s) dropped", cleared)
-        self.collector.forget()
-        self._publish()
 
     def start(self) -> None:
         """Run the loop in a background thread (for the tray)."""
@@ -258,11 +178,11 @@ class Engine:
         try:
             # Inside the try: a broken outbox or key store here must still mark the engine
             # stopped and close the clients on the way out.
-            self._loop_thread = threading.current_thread()
+            self._commands.loop_started()
             self._publish()  # paired or not, before the first (possibly long) step
             while not self._stop_event.is_set():
                 try:
-                    self._run_commands()
+                    self._commands.run_pending()
                     delay = self.step()
                 except Exception:
                     # A bug or a broken disk must not end the loop: say so and keep trying.
@@ -281,9 +201,7 @@ class Engine:
                 # clock runs on through sleep, so the wall clock cannot tell).
                 self._after_gap(self._gaps.check(expected_s=wait_s))
         finally:
-            self._loop_ended = True
-            self._loop_thread = None
-            self._run_commands(refuse=True)  # nobody waits forever for a stopped engine
+            self._commands.loop_ended()  # refuses what waits: nobody waits forever
             if self._status_file is not None:
                 self._status_file.mark_stopped(self.holder.status)
             self.gateway.close()
@@ -301,7 +219,7 @@ class Engine:
 
     def seconds_until_due(self) -> float:
         """Seconds until the next scheduled work."""
-        paired = self._current_key() is not None
+        paired = self.pairing_changes.current_key() is not None
         outbox_pending = paired and self.outbox.count() > 0
         if self._sync_requested:
             return 0.0
@@ -312,7 +230,7 @@ class Engine:
         """One full cycle now: session check, snapshot, delivery, heartbeat (`sync --once`)."""
         if self.veracity is None:
             return CycleResult(SyncOutcome.CONFIGURATION, "the Veracity URL is not set")
-        key = self._current_key()
+        key = self.pairing_changes.current_key()
         if key is None:
             return CycleResult(SyncOutcome.NOT_PAIRED, self.keys.problem
                                or DEFAULT_MESSAGES[ConnectorState.NEEDS_TOKEN][1])
@@ -352,7 +270,7 @@ class Engine:
         now = self._clock()
         if now >= timetable.next_tickle:
             self.session.check()
-        key = self._current_key()
+        key = self.pairing_changes.current_key()
         if key is None or self.veracity is None:
             if now >= timetable.next_key_check:
                 timetable.next_key_check = now + KEY_POLL_INTERVAL_S
@@ -384,26 +302,6 @@ class Engine:
         self.delivery.heartbeat(key, session, gateway_port=self.gateway.port,
                                 uptime_s=int(self._clock() - self._started_at))
 
-    def _revoke(self, refused_key: str) -> None:
-        logger.warning("Veracity refused the connector key (revoked or invalid); deleting it")
-        self.keys.delete_refused(refused_key)
-        # The outbox stays: a new pairing with the same Veracity account delivers it.
-        kept = self.outbox.count()
-        if kept:
-            logger.warning("%d unsent snapshot(s) kept for the next pairing with the same "
-                           "Veracity account", kept)
-        self.keys.revoked_notice = True
-        self.collector.forget()
-        self.holder.set_state(ConnectorState.REVOKED, paired=False)
-
-    def _current_key(self) -> str | None:
-        key = self.keys.current()
-        if key is not None and self.keys.revoked_notice:
-            self.keys.revoked_notice = False  # a new key arrived (paired in another process)
-            now = self._clock()
-            self.timetable.next_snapshot = self.timetable.next_heartbeat = now
-        return key
-
     def _publish(self) -> None:
         """Derive the person-facing state from what the engine knows and publish it."""
         session = self.session.latest
@@ -416,7 +314,7 @@ class Engine:
             "veracity_url": self.settings.veracity_url,
             "pending_snapshots": self.outbox.count(),
         }
-        key = self._current_key()
+        key = self.pairing_changes.current_key()
         common["paired"] = key is not None
         facts = EngineFacts(
             credential_problem=self.keys.problem, unexpected_error=self._unexpected_error,
