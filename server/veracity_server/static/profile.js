@@ -322,7 +322,8 @@
   }
 
   async function refreshAll() {
-    if (document.getElementById("revoke-dialog").open) return; // don't move things under a dialog
+    // Don't move things under a dialog.
+    if (document.getElementById("revoke-dialog").open || document.getElementById("delete-dialog").open) return;
     try {
       await Promise.all([refreshRegion("connectors"), refreshRegion("portfolio")]);
     } catch (ignored) {
@@ -378,12 +379,53 @@
     }
   }
 
+  // ---- Delete (a revoked connector and everything it sent) ------------------------------------
+  const deleteDialog = document.getElementById("delete-dialog");
+  let deleteTarget = null;
+
+  function openDeleteDialog(button) {
+    deleteTarget = { id: button.dataset.connectorId, hostname: button.dataset.hostname };
+    fill(deleteDialog, "hostname", deleteTarget.hostname);
+    deleteDialog.querySelector('[data-field="error"]').hidden = true;
+    deleteDialog.showModal();
+  }
+
+  async function confirmDelete(event) {
+    event.preventDefault();
+    if (!deleteTarget) return;
+    const target = deleteTarget;
+    const errorBox = deleteDialog.querySelector('[data-field="error"]');
+    const confirmButton = document.getElementById("delete-confirm");
+    confirmButton.disabled = true;
+    try {
+      const url = "/api/v1/profile/ibkr/connectors/" + encodeURIComponent(target.id);
+      const response = await api("DELETE", url, { confirm: true });
+      if (!response.ok) {
+        errorBox.textContent = "Not deleted: " + (await errorMessage(response));
+        errorBox.hidden = false;
+        return;
+      }
+      deleteDialog.close("deleted");
+      deleteTarget = null;
+      await refreshAll();
+      // The Delete button is gone with its connector: focus stays in the list's card.
+      document.querySelector('[data-action="refresh"]').focus();
+      announce("The connector on " + target.hostname + " and its history are deleted.");
+    } catch (error) {
+      errorBox.textContent = error.message || "Veracity could not be reached.";
+      errorBox.hidden = false;
+    } finally {
+      confirmButton.disabled = false;
+    }
+  }
+
   // ---- Wiring --------------------------------------------------------------------------------
   document.addEventListener("click", function (event) {
     const target = event.target.closest("button, a, summary");
     if (!target) return;
     if (target.matches("[data-copy-from]")) copyFrom(target);
     else if (target.matches('[data-action="revoke"]')) openRevokeDialog(target);
+    else if (target.matches('[data-action="delete"]')) openDeleteDialog(target);
     else if (target.matches('[data-action="refresh"]')) refreshAll();
     else if (target.matches('[data-action="retry-download"]')) loadDownload();
     else if (target.matches("[data-open-details]")) {
@@ -397,6 +439,8 @@
   generateButton.addEventListener("click", generateToken);
   document.getElementById("revoke-confirm").addEventListener("click", confirmRevoke);
   dialog.addEventListener("close", function () { if (dialog.returnValue !== "revoked") revokeTarget = null; });
+  document.getElementById("delete-confirm").addEventListener("click", confirmDelete);
+  deleteDialog.addEventListener("close", function () { if (deleteDialog.returnValue !== "deleted") deleteTarget = null; });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refreshAll(); });
 
   const logout = document.getElementById("logout-button");
