@@ -237,7 +237,8 @@ def test_snapshots_taken_while_veracity_is_down_arrive_later_in_order(small_book
         assert engine.counters.snapshots_delivered == 3
         history = live.login(email).get(live.url("/api/v1/profile/ibkr/portfolio"),
                                         timeout=10).json()["value_history"]
-        assert len(history[0]["points"]) >= 3
+        # The 1D chart keeps one point per minute (the newest): these snapshots share a minute.
+        assert history[0]["points"]
         for snapshot_id in taken:  # each one is stored: resending it is a duplicate
             body = {"snapshot_id": snapshot_id, "taken_at": "2020-01-01T00:00:00+00:00",
                     "accounts": []}

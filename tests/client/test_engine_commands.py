@@ -31,7 +31,9 @@ SYNC_THREADS = 3
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("commands-server")) as live:
+    # The stress test holds one token per pairing at once: more than a user may hold by default.
+    with start_live_server(tmp_path_factory.mktemp("commands-server"),
+                           env={"VERACITY_PAIRING_TOKENS_PER_USER": "20"}) as live:
         yield live
 
 
