@@ -102,8 +102,9 @@ def test_too_many_heartbeats_a_minute_is_429_with_retry_after(make_app) -> None:
 
 
 def test_a_full_storage_is_429_until_space_is_freed(make_app) -> None:
-    world = _world(make_app, VERACITY_LIMIT_STORAGE_BYTES_PER_USER=4096)
-    first = world.client.post(SNAPSHOTS, json=snapshot_body(positions=20),
+    # Snapshots are stored compressed: 100 positions take a few kB.
+    world = _world(make_app, VERACITY_LIMIT_STORAGE_BYTES_PER_USER=1024)
+    first = world.client.post(SNAPSHOTS, json=snapshot_body(positions=100),
                               headers=world.key_headers())
     assert first.status_code == 201  # under the limit when it arrived
     refused = world.client.post(SNAPSHOTS, json=snapshot_body(), headers=world.key_headers())

@@ -96,7 +96,7 @@ def test_an_older_snapshot_is_kept_but_does_not_replace_the_current_state(world:
     assert _post(world, newer)[0] == 201
     assert _post(world, older)[0] == 201  # late (backfilled from the outbox): accepted
 
-    portfolio = world.client.get("/api/v1/profile/ibkr/portfolio").get_json()
+    portfolio = world.client.get("/api/v1/profile/ibkr/portfolio?range=1W").get_json()
     account = portfolio["accounts"][0]
     assert account["snapshot_id"] == newer["snapshot_id"]
     assert account["net_liquidation"] == "2000.00"
