@@ -211,13 +211,14 @@ class Tally:
 
 
 def tally(run: LoadRun, database_dsn: str) -> Tally:
-    """Compare acknowledged snapshot ids with the snapshots table."""
+    """Compare acknowledged snapshot ids with the stored snapshot documents."""
     acknowledged = set().union(*(connector.acknowledged for connector in run.connectors))
     created_twice = sum(1 for connector in run.connectors
                         for count in connector.created.values() if count > 1)
     with psycopg.connect(database_dsn) as connection:
         rows = connection.execute(
-            "SELECT snapshot_id, count(*) FROM snapshots GROUP BY snapshot_id").fetchall()
+            "SELECT snapshot_id, count(*) FROM snapshot_documents GROUP BY snapshot_id"
+        ).fetchall()
     stored = {str(snapshot_id): count for snapshot_id, count in rows}
     return Tally(acknowledged=len(acknowledged),
                  lost=sum(1 for snapshot_id in acknowledged if snapshot_id not in stored),

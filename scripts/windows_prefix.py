@@ -327,8 +327,14 @@ def install_project(repo: Path, target: WinePrefix) -> None:
         return
     with tempfile.TemporaryDirectory(dir=target.root) as build:
         wheels = Path(build) / "wheels"
+        # From copies: setuptools writes build/ and egg-info beside the sources it builds, and
+        # the main suite (run beside this one) reads the checkout's folders meanwhile.
+        copies = [shutil.copytree(repo / part, Path(build) / "sources" / part,
+                                  ignore=shutil.ignore_patterns("build", "*.egg-info",
+                                                                "__pycache__"))
+                  for part in PROJECT_PARTS]
         host_pip("wheel", "--quiet", "--no-deps", "-w", str(wheels),
-                 *(str(repo / part) for part in PROJECT_PARTS))
+                 *(str(copy) for copy in copies))
         built = sorted(wheels.glob("*.whl"))
         # --no-deps: the dependencies are in place already; `pip check` proves nothing is missing.
         target.python("-m", "pip", "install", "--quiet", "--no-index", "--no-deps",

@@ -16,7 +16,7 @@ from veracity_server.downloads.settings import ALL_VARIABLES as DOWNLOAD_VARIABL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-CODE_FOLDERS = ("server", "client", "simulator", "release")
+CODE_FOLDERS = ("server", "client", "simulator", "release", "contract")
 VARIABLE_LITERAL = re.compile(
     r"[\"']((?:VERACITY|IBKR|DATABASE|REDIS|WEB_CONCURRENCY|FORWARDED|AWS_ENDPOINT)[A-Z0-9_]*)"
     r"[\"']")
@@ -24,12 +24,16 @@ VARIABLE_LITERAL = re.compile(
 
 def variables_read_by_the_code() -> set[str]:
     """Every environment variable name spelled out in our code (prefix-only strings excluded)."""
-    files = [path for folder in CODE_FOLDERS for path in (REPO_ROOT / folder).rglob("*.py")]
+    files = [path for folder in CODE_FOLDERS for path in (REPO_ROOT / folder).rglob("*.py")
+             if not {"build", "__pycache__"} & set(path.relative_to(REPO_ROOT).parts)]
     files.append(REPO_ROOT / "gunicorn.conf.py")
     names = {match for path in files
              for match in VARIABLE_LITERAL.findall(path.read_text(encoding="utf-8"))}
+    # The server's settings model also names variables it makes (`<NAME>_FILE` secrets).
+    from veracity_server.settings import ENVIRONMENT_VARIABLES
+
     return {name for name in names if "_" in name and not name.endswith("_")} | set(
-        DOWNLOAD_VARIABLES)
+        DOWNLOAD_VARIABLES) | set(ENVIRONMENT_VARIABLES)
 
 
 def subcommands(parser: argparse.ArgumentParser, prefix: str) -> Iterator[str]:

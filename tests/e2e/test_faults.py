@@ -77,7 +77,8 @@ def test_gateway_trouble_is_reported_in_the_heartbeat_and_survived(
 def stored_snapshot_ids(veracity) -> list[str]:
     path = veracity.database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as database:
-        return [row[0] for row in database.execute("SELECT snapshot_id FROM snapshots")]
+        return [row[0] for row in database.execute(
+            "SELECT snapshot_id FROM snapshot_documents")]
 
 
 def test_snapshots_taken_while_veracity_is_down_all_arrive_once(

@@ -4,9 +4,9 @@ downloaded browser), one browser per session, a fresh context per test.
 - `start_server(env=None)`: a live gunicorn server (tests.support.server_fixtures) for this test,
   stopped after the browser pages are closed (pages poll; a stopped server would log errors).
 - `browser` (session): headless chromium at /usr/bin/chromium; missing → skip locally, fail in CI.
-- `open_page(viewport=(w, h), base_url=None, javascript=True)`: a new page in a new context
-  (clipboard allowed, own cookies); console errors and Content-Security-Policy violations are
-  collected and fail the test.
+- `open_page(viewport=(w, h), base_url=None, javascript=True, expected_statuses=())`: a new
+  page in a new context (clipboard allowed, own cookies); console errors and
+  Content-Security-Policy violations are collected and fail the test.
 - `screenshot(page, name)`: full-page PNG in `test-artefacts/pages/` (git-ignored).
 """
 
@@ -76,7 +76,7 @@ def open_page(browser: object, start_server: object) -> Iterator[Callable[..., o
     problems: list[str] = []
 
     def opener(viewport: tuple[int, int] = (1280, 900), base_url: str | None = None,
-               javascript: bool = True) -> object:
+               javascript: bool = True, expected_statuses: tuple[int, ...] = ()) -> object:
         context = browser.new_context(  # type: ignore[attr-defined]
             viewport={"width": viewport[0], "height": viewport[1]}, base_url=base_url,
             accept_downloads=True, java_script_enabled=javascript)
@@ -84,9 +84,13 @@ def open_page(browser: object, start_server: object) -> Iterator[Callable[..., o
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
         contexts.append(context)
         page = context.new_page()
+        # `expected_statuses`: answers this page may get and handle (e.g. 401 on its next poll
+        # once its session was ended elsewhere); chromium logs each as a console error.
+        expected = tuple(f"status of {status}" for status in expected_statuses)
         page.on("console", lambda message: problems.append(f"console {message.type}: "
                                                            f"{message.text}")
-                if message.type == "error" else None)
+                if message.type == "error" and not any(text in message.text
+                                                        for text in expected) else None)
         page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
         return page
 

@@ -38,7 +38,7 @@ def test_no_release_configured_shows_a_plain_message(start_server, open_page, sc
     assert page.locator("#token-value").input_value() == ""
 
     # Signing out ends the session: the page sends the person back to the sign-in form.
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/login")
     page.goto(f"{server.base_url}/profile/ibkr")
     page.wait_for_url("**/login?next=/profile/ibkr")
@@ -60,7 +60,7 @@ def test_page_fits_a_375px_phone(start_server, open_page, screenshot):
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1] == 375, widths
     for name in ("Generate a new token", "Copy token", "Sign out"):
-        box = page.get_by_role("button", name=name).bounding_box()
+        box = page.get_by_role("button", name=name, exact=True).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, name
     revoke = page.get_by_role("button", name="Revoke connector on TRADING-DESKTOP-01")
     box = revoke.bounding_box()

@@ -24,7 +24,8 @@ def _copied_cookie(page: Any, server: Any) -> requests.Session:
 def test_sign_out_other_sessions_from_the_page(start_server, open_page, screenshot) -> None:
     server = start_server()
     server.create_user("two-browsers@example.com", PASSWORD)
-    office: Any = open_page(base_url=server.base_url)
+    # The office page polls: once its session is ended, the next poll answers 401 (handled).
+    office: Any = open_page(base_url=server.base_url, expected_statuses=(401,))
     home: Any = open_page(base_url=server.base_url)
     sign_in(office, server.base_url, "two-browsers@example.com")
     sign_in(home, server.base_url, "two-browsers@example.com")

@@ -99,18 +99,22 @@ class Delivery:
         """
         assert self._veracity is not None
         deadline = None if budget_s is None else time.monotonic() + budget_s
+        sent = 0
         while not self._stop_event.is_set():
             batch = self._outbox.oldest(OUTBOX_BATCH)
             if not batch:
                 self._backoff_s = DELIVERY_BACKOFF_INITIAL_S
                 return True
             for item in batch:
-                if deadline is not None and (time.monotonic() >= deadline
-                                             or self._other_job_due()):
+                # At least one per call, so a job that is always due (a slow snapshot outlasting
+                # a short tickle interval) cannot starve delivery.
+                if deadline is not None and sent and (time.monotonic() >= deadline
+                                                      or self._other_job_due()):
                     self._timetable.next_delivery = self._clock()  # more after the other jobs
                     return False
                 if not self._send(key, item):
                     return False
+                sent += 1
         return False
 
     def _other_job_due(self) -> bool:
