@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     BeforeValidator,
@@ -39,10 +38,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from veracity_server.settings_values import (
+    Text,
+    boolean,
+    choice,
+    optional,
+    rate_limit,
+    seconds,
+    whole,
+)
+from veracity_server.settings_values import public_url as parse_public_url
+
 ENVIRONMENTS = ("production", "development")
 COOKIE_SECURE_CHOICES = ("auto", "true", "false")
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off"}
 SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 — a file name
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_PAIRING_TOKENS_PER_USER = 3
@@ -58,87 +66,6 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-# --- value parsers: each raises ValueError with the text shown after "VARIABLE: " -------------
-
-def _whole(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        upper = f" to {maximum}" if maximum is not None else " or more"
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ValueError(f"must be a whole number from {minimum}{upper}, "
-                             f"got {value!r}") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            raise ValueError(f"must be a whole number from {minimum}{upper}, got {number}")
-        return number
-    return parse
-
-
-def _seconds(minimum: float, maximum: float) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            number = float("nan")
-        if not minimum <= number <= maximum:  # also refuses nan
-            raise ValueError(f"must be a number of seconds from {minimum:g} to {maximum:g}, "
-                             f"got {value!r}")
-        return number
-    return parse
-
-
-def _boolean(value: Any) -> bool:
-    word = str(value).strip().lower()
-    if word in TRUE_WORDS | FALSE_WORDS:
-        return word in TRUE_WORDS
-    raise ValueError(f"must be true or false (or 1/0, yes/no, on/off), got {value!r}")
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        word = str(value).strip().lower()
-        if word not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
-        return word
-    return parse
-
-
-def _rate_limit(value: Any) -> str:
-    from limits import parse_many  # local: only needed when validating
-
-    text = str(value).strip()
-    try:
-        parse_many(text)
-    except ValueError:
-        raise ValueError(f"must look like '10 per minute', got {value!r}") from None
-    return text
-
-
-def _text(value: Any) -> str | None:
-    # BaseSettings validates defaults too: None must stay None, not become "None".
-    return None if value is None else (str(value).strip() or None)
-
-
-Text = Annotated[str | None, BeforeValidator(_text)]
-
-
-def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`parse`, except that unset stays None (the setting's absence means something)."""
-    return lambda value: None if _text(value) is None else parse(value)
-
-
-def _public_url(value: Any) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    parts = urlsplit(text)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query \
-            or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"must be an http(s) address like https://veracity.example.com, "
-                         f"got {value!r}")
-    return text.rstrip("/")
-
-
 def _variable(name: str, default: Any, description: str, *,
               extra: JsonDict | None = None) -> Any:
     """A field read from the variable `name` (one line per setting keeps the model readable)."""
@@ -151,7 +78,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
 
-    environment: Annotated[str, BeforeValidator(_choice(ENVIRONMENTS))] = _variable(
+    environment: Annotated[str, BeforeValidator(choice(ENVIRONMENTS))] = _variable(
         "VERACITY_ENV", "production", "production (default) or development")
     instance_path: Path = _variable(
         "VERACITY_INSTANCE_PATH", Path("instance"),
@@ -159,87 +86,87 @@ class Settings(BaseSettings):
     database_url: str = _variable(
         "DATABASE_URL", "", "sqlite:///path (default: in the instance folder) or "
         "postgresql+psycopg://…", extra=SECRET)
-    database_timeout_s: Annotated[float, BeforeValidator(_seconds(0.5, 300))] = _variable(
+    database_timeout_s: Annotated[float, BeforeValidator(seconds(0.5, 300))] = _variable(
         "VERACITY_DATABASE_TIMEOUT_S", 10.0,
         "longest a request's database statement or lock wait may take (PostgreSQL "
         "statement_timeout, SQLite busy timeout); beyond it: 503 database_unavailable")
     secret_key: str = _variable(
         "VERACITY_SECRET_KEY", "", "session signing secret, 32+ characters (required in "
         "production; the same on every instance)", extra=SECRET)
-    pairing_token_ttl_s: Annotated[int, BeforeValidator(_whole(10, 86400))] = _variable(
+    pairing_token_ttl_s: Annotated[int, BeforeValidator(whole(10, 86400))] = _variable(
         "VERACITY_PAIRING_TOKEN_TTL_S", 600, "pairing token lifetime (seconds)")
-    heartbeat_interval_s: Annotated[int, BeforeValidator(_whole(1, 3600))] = _variable(
+    heartbeat_interval_s: Annotated[int, BeforeValidator(whole(1, 3600))] = _variable(
         "VERACITY_HEARTBEAT_INTERVAL_S", 60, "heartbeat interval told to connectors (seconds)")
-    snapshot_interval_s: Annotated[int, BeforeValidator(_whole(1, 86400))] = _variable(
+    snapshot_interval_s: Annotated[int, BeforeValidator(whole(1, 86400))] = _variable(
         "VERACITY_SNAPSHOT_INTERVAL_S", 120, "snapshot interval told to connectors (seconds)")
-    max_content_length: Annotated[int, BeforeValidator(_whole(1024))] = _variable(
+    max_content_length: Annotated[int, BeforeValidator(whole(1024))] = _variable(
         "VERACITY_MAX_CONTENT_LENGTH", 5 * 1024 * 1024, "largest request body (bytes)")
     redis_url: Text = _variable(
         "REDIS_URL", None, "shared rate-limit storage (memory per process otherwise)",
         extra=SECRET)
-    rate_limits_enabled: Annotated[bool, BeforeValidator(_boolean)] = _variable(
+    rate_limits_enabled: Annotated[bool, BeforeValidator(boolean)] = _variable(
         "VERACITY_RATE_LIMITS_ENABLED", True, "login and exchange rate limits on or off")
-    login_rate_limit: Annotated[str, BeforeValidator(_rate_limit)] = _variable(
+    login_rate_limit: Annotated[str, BeforeValidator(rate_limit)] = _variable(
         "VERACITY_LOGIN_RATE_LIMIT", "10 per minute", "login attempts per client address")
-    exchange_rate_limit: Annotated[str, BeforeValidator(_rate_limit)] = _variable(
+    exchange_rate_limit: Annotated[str, BeforeValidator(rate_limit)] = _variable(
         "VERACITY_EXCHANGE_RATE_LIMIT", "10 per minute", "token exchanges per client address")
-    cookie_secure: Annotated[str, BeforeValidator(_choice(COOKIE_SECURE_CHOICES))] = _variable(
+    cookie_secure: Annotated[str, BeforeValidator(choice(COOKIE_SECURE_CHOICES))] = _variable(
         "VERACITY_COOKIE_SECURE", "auto", "Secure session cookie: auto, true or false")
-    session_lifetime_s: Annotated[int, BeforeValidator(_whole(60))] = _variable(
+    session_lifetime_s: Annotated[int, BeforeValidator(whole(60))] = _variable(
         "VERACITY_SESSION_LIFETIME_S", 14 * 24 * 3600,
         "absolute session lifetime from login (seconds)")
-    session_idle_s: Annotated[int, BeforeValidator(_whole(60))] = _variable(
+    session_idle_s: Annotated[int, BeforeValidator(whole(60))] = _variable(
         "VERACITY_SESSION_IDLE_S", 24 * 3600,
         "a session unused this long ends (seconds)")
-    public_url: Annotated[str | None, BeforeValidator(_public_url)] = _variable(
+    public_url: Annotated[str | None, BeforeValidator(parse_public_url)] = _variable(
         "VERACITY_PUBLIC_URL", None,
         "the address users and connectors reach Veracity at (https:// in production); "
         "absolute links are built from it, never from the request's Host header")
-    pairing_tokens_per_user: Annotated[int, BeforeValidator(_whole(1, 100))] = _variable(
+    pairing_tokens_per_user: Annotated[int, BeforeValidator(whole(1, 100))] = _variable(
         "VERACITY_PAIRING_TOKENS_PER_USER", DEFAULT_PAIRING_TOKENS_PER_USER,
         "valid (unused, unexpired) pairing tokens a user may hold; a new one retires the oldest")
-    trusted_proxies: Annotated[int | None, BeforeValidator(_optional(_whole(0, 10)))] = \
+    trusted_proxies: Annotated[int | None, BeforeValidator(optional(whole(0, 10)))] = \
         _variable("VERACITY_TRUSTED_PROXIES", None,
                   "reverse proxies in front whose X-Forwarded-For/Proto/Host are trusted "
                   "(required in production; 1 for the nginx of docs/deploy.md)")
-    proxy_count: Annotated[int, BeforeValidator(_whole(0, 10))] = _variable(
+    proxy_count: Annotated[int, BeforeValidator(whole(0, 10))] = _variable(
         "VERACITY_PROXY_COUNT", 0, "the earlier name of VERACITY_TRUSTED_PROXIES")
     latest_connector_version: Text = _variable(
         "VERACITY_LATEST_CONNECTOR_VERSION", None,
         "latest_version in heartbeat answers when no release is configured")
-    snapshot_max_future_s: Annotated[int, BeforeValidator(_whole(0, 3600))] = _variable(
+    snapshot_max_future_s: Annotated[int, BeforeValidator(whole(0, 3600))] = _variable(
         "VERACITY_SNAPSHOT_MAX_FUTURE_S", 300,
         "a snapshot's taken_at may be at most this far ahead of the server's clock (seconds)")
     # Limits per connector and per user, advertised to connectors in the heartbeat's answer.
-    limit_positions_per_snapshot: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+    limit_positions_per_snapshot: Annotated[int, BeforeValidator(whole(1))] = _variable(
         "VERACITY_LIMIT_POSITIONS_PER_SNAPSHOT", 20_000,
         "positions in one snapshot, all accounts together (beyond: 413)")
-    limit_stop_orders_per_snapshot: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+    limit_stop_orders_per_snapshot: Annotated[int, BeforeValidator(whole(1))] = _variable(
         "VERACITY_LIMIT_STOP_ORDERS_PER_SNAPSHOT", 5_000,
         "stop orders in one snapshot, all accounts together (beyond: 413)")
-    limit_snapshot_bytes: Annotated[int, BeforeValidator(_whole(1024))] = _variable(
+    limit_snapshot_bytes: Annotated[int, BeforeValidator(whole(1024))] = _variable(
         "VERACITY_LIMIT_SNAPSHOT_BYTES", 4 * 1024 * 1024,
         "largest snapshot body (bytes; beyond: 413)")
-    limit_snapshots_per_minute: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+    limit_snapshots_per_minute: Annotated[int, BeforeValidator(whole(1))] = _variable(
         "VERACITY_LIMIT_SNAPSHOTS_PER_MINUTE", 10,
         "snapshots one connector may send per minute (beyond: 429 with Retry-After)")
-    limit_heartbeats_per_minute: Annotated[int, BeforeValidator(_whole(1))] = _variable(
+    limit_heartbeats_per_minute: Annotated[int, BeforeValidator(whole(1))] = _variable(
         "VERACITY_LIMIT_HEARTBEATS_PER_MINUTE", 20,
         "heartbeats one connector may send per minute (beyond: 429 with Retry-After)")
-    limit_storage_bytes_per_user: Annotated[int, BeforeValidator(_whole(1024))] = _variable(
+    limit_storage_bytes_per_user: Annotated[int, BeforeValidator(whole(1024))] = _variable(
         "VERACITY_LIMIT_STORAGE_BYTES_PER_USER", 2 * 1024**3,
         "snapshot storage one user may hold, all connectors together (beyond: 429 until "
         "retention frees space)")
-    retain_all_days: Annotated[int, BeforeValidator(_whole(1, 3650))] = _variable(
+    retain_all_days: Annotated[int, BeforeValidator(whole(1, 3650))] = _variable(
         "VERACITY_RETAIN_ALL_DAYS", 14, "every snapshot is kept this long (days)")
-    retain_hourly_days: Annotated[int, BeforeValidator(_whole(1, 3650))] = _variable(
+    retain_hourly_days: Annotated[int, BeforeValidator(whole(1, 3650))] = _variable(
         "VERACITY_RETAIN_HOURLY_DAYS", 90,
         "then the last snapshot of each hour is kept until this age (days); after it, the "
         "last of each day, forever")
-    retention_interval_s: Annotated[int, BeforeValidator(_whole(1, 86400))] = _variable(
+    retention_interval_s: Annotated[int, BeforeValidator(whole(1, 86400))] = _variable(
         "VERACITY_RETENTION_INTERVAL_S", 3600,
         "how often retention runs for each connector, amortized into ingest (seconds)")
-    page_poll_interval_s: Annotated[float, BeforeValidator(_seconds(0.5, 3600))] = _variable(
+    page_poll_interval_s: Annotated[float, BeforeValidator(seconds(0.5, 3600))] = _variable(
         "VERACITY_PAGE_POLL_INTERVAL_S", 10.0, "how often the Profile page refreshes (seconds)")
     user_password: Text = _variable(
         "VERACITY_USER_PASSWORD", None, "password for veracity-server create-user",
@@ -252,9 +179,9 @@ class Settings(BaseSettings):
         DOWNLOADS_PREFIX + "DOWNLOAD_DIR", None,
         "the folder a meta JSON's local 'file' and 'feed' must resolve inside (default: the "
         "meta file's own folder)")
-    downloads_presign_ttl_s: Annotated[int, BeforeValidator(_whole(1, MAX_PRESIGN_TTL_S))] = \
+    downloads_presign_ttl_s: Annotated[int, BeforeValidator(whole(1, MAX_PRESIGN_TTL_S))] = \
         _variable(DOWNLOADS_PREFIX + "PRESIGN_TTL_S", 900, "presigned URL lifetime (seconds)")
-    downloads_refresh_s: Annotated[float, BeforeValidator(_seconds(0, 86400))] = _variable(
+    downloads_refresh_s: Annotated[float, BeforeValidator(seconds(0, 86400))] = _variable(
         DOWNLOADS_PREFIX + "REFRESH_S", 30.0, "S3 metadata and object re-check interval")
     s3_endpoint_url: Text = _variable(
         "AWS_ENDPOINT_URL_S3", None, "S3-compatible endpoint (MinIO, moto): path-style URLs")

@@ -123,7 +123,7 @@ def test_hostile_text_from_a_connector_is_escaped(app, client, signed_in):
 
 
 def test_static_assets_are_served_by_us(client):
-    for name in ("app.css", "profile.js", "login.js", "favicon.svg"):
+    for name in ("app.css", "page_common.js", "profile.js", "login.js", "favicon.svg"):
         response = client.get(f"/assets/{name}")
         assert response.status_code == 200, name
         assert "no-store" not in response.headers.get("Cache-Control", "")

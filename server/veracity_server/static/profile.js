@@ -1,87 +1,15 @@
 // Profile → IBKR Integration: the page works as rendered by the server; this script adds the
-// live parts: download details, one-time token with countdown, revoke with confirmation,
-// copy buttons, and polling of the connectors and portfolio regions (re-rendered by the server).
+// live parts: download details, one-time token with countdown, revoke and delete with
+// confirmation, copy buttons, sign-out buttons, and polling of the connectors and portfolio
+// regions (re-rendered by the server). Shared helpers: page_common.js.
 "use strict";
 
 (function () {
-  const page = document.getElementById("ibkr-page");
-  if (!page) return;
-  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  const csrfToken = csrfMeta ? csrfMeta.content : "";
-  const announcer = document.getElementById("announcer");
+  const shared = window.VeracityPage;  // page_common.js, loaded first
+  if (!shared) return;
+  const page = shared.page;
+  const { announce, api, errorMessage, fill, formatDate, formatSize, goToLogin, safeHref } = shared;
   const pollInterval = Math.max(500, Number(page.dataset.pollIntervalMs) || 10000);
-
-  function announce(text) {
-    // Clear first so the same sentence twice is still read out.
-    announcer.textContent = "";
-    window.setTimeout(function () { announcer.textContent = text; }, 50);
-  }
-
-  function goToLogin() {
-    window.location.assign(page.dataset.loginUrl);
-  }
-
-  async function errorMessage(response) {
-    try {
-      const data = await response.json();
-      if (data && data.error && data.error.message) return data.error.message;
-    } catch (ignored) {
-      // Not JSON.
-    }
-    return "HTTP " + response.status;
-  }
-
-  // Every unsafe request carries the session's CSRF token in a header, never in the URL.
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken };
-    const options = { method: method, headers: headers, credentials: "same-origin" };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(url, options);
-    if (response.status === 401) {
-      goToLogin();
-      throw new Error("Your session has ended. Please sign in again.");
-    }
-    return response;
-  }
-
-  function fill(container, name, text) {
-    container.querySelectorAll('[data-field="' + name + '"]').forEach(function (element) {
-      element.textContent = text;
-    });
-  }
-
-  function safeHref(url) {
-    // Only http(s) or same-site links from the metadata; never javascript: or data: URLs.
-    try {
-      const parsed = new URL(url, window.location.href);
-      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
-    } catch (ignored) {
-      return null;
-    }
-  }
-
-  function formatSize(bytes) {
-    const size = Number(bytes);
-    if (!Number.isFinite(size) || size < 0) return "—";
-    if (size < 1024) return size + " bytes";
-    const units = ["KB", "MB", "GB"];
-    let value = size / 1024;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-      value /= 1024;
-      unit += 1;
-    }
-    return value.toFixed(1) + " " + units[unit] + " (" + size.toLocaleString("en-US") + " bytes)";
-  }
-
-  function formatDate(text) {
-    const moment = new Date(text);
-    if (Number.isNaN(moment.getTime())) return text || "—";
-    return moment.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
-  }
 
   // ---- Download card -------------------------------------------------------------------------
   const downloadCard = document.getElementById("download-card");
@@ -339,85 +267,73 @@
     }, pollInterval);
   }
 
-  // ---- Revoke --------------------------------------------------------------------------------
-  const dialog = document.getElementById("revoke-dialog");
-  let revokeTarget = null;
+  // ---- Revoke and delete: a dialog that names the connector, then one request ---------------
+  function confirmingDialog(dialogId, confirmId, closedAs, request, done) {
+    const box = document.getElementById(dialogId);
+    const confirmButton = document.getElementById(confirmId);
+    const errorBox = box.querySelector('[data-field="error"]');
+    let target = null;
 
-  function openRevokeDialog(button) {
-    revokeTarget = { id: button.dataset.connectorId, hostname: button.dataset.hostname };
-    fill(dialog, "hostname", revokeTarget.hostname);
-    dialog.querySelector('[data-field="error"]').hidden = true;
-    dialog.showModal();
+    async function confirm(event) {
+      event.preventDefault();
+      if (!target) return;
+      const chosen = target;
+      confirmButton.disabled = true;
+      try {
+        const call = request(chosen);
+        const response = await api(call.method, call.url, call.body);
+        if (!response.ok) {
+          errorBox.textContent = call.failure + (await errorMessage(response));
+          errorBox.hidden = false;
+          return;
+        }
+        box.close(closedAs);
+        target = null;
+        await refreshAll();
+        done(chosen);
+      } catch (error) {
+        errorBox.textContent = error.message || "Veracity could not be reached.";
+        errorBox.hidden = false;
+      } finally {
+        confirmButton.disabled = false;
+      }
+    }
+
+    confirmButton.addEventListener("click", confirm);
+    box.addEventListener("close", function () { if (box.returnValue !== closedAs) target = null; });
+    return function open(button) {
+      target = { id: button.dataset.connectorId, hostname: button.dataset.hostname };
+      fill(box, "hostname", target.hostname);
+      errorBox.hidden = true;
+      box.showModal();
+    };
   }
 
-  async function confirmRevoke(event) {
-    event.preventDefault();
-    if (!revokeTarget) return;
-    const target = revokeTarget;
-    const errorBox = dialog.querySelector('[data-field="error"]');
-    const confirmButton = document.getElementById("revoke-confirm");
-    confirmButton.disabled = true;
-    try {
-      const url = "/api/v1/profile/ibkr/connectors/" + encodeURIComponent(target.id) + "/revoke";
-      const response = await api("POST", url);
-      if (!response.ok) {
-        errorBox.textContent = "Not revoked: " + (await errorMessage(response));
-        errorBox.hidden = false;
-        return;
-      }
-      dialog.close("revoked");
-      revokeTarget = null;
-      await refreshAll();
+  function connectorUrl(id) {
+    return "/api/v1/profile/ibkr/connectors/" + encodeURIComponent(id);
+  }
+
+  const openRevokeDialog = confirmingDialog("revoke-dialog", "revoke-confirm", "revoked",
+    function (target) {
+      return { method: "POST", url: connectorUrl(target.id) + "/revoke", failure: "Not revoked: " };
+    },
+    function (target) {
       const item = document.querySelector('li[data-connector-id="' + CSS.escape(target.id) + '"] h3');
       if (item) item.focus(); // the Revoke button is gone: focus its connector's heading
       announce("The connector on " + target.hostname + " is revoked.");
-    } catch (error) {
-      errorBox.textContent = error.message || "Veracity could not be reached.";
-      errorBox.hidden = false;
-    } finally {
-      confirmButton.disabled = false;
-    }
-  }
+    });
 
-  // ---- Delete (a revoked connector and everything it sent) ------------------------------------
-  const deleteDialog = document.getElementById("delete-dialog");
-  let deleteTarget = null;
-
-  function openDeleteDialog(button) {
-    deleteTarget = { id: button.dataset.connectorId, hostname: button.dataset.hostname };
-    fill(deleteDialog, "hostname", deleteTarget.hostname);
-    deleteDialog.querySelector('[data-field="error"]').hidden = true;
-    deleteDialog.showModal();
-  }
-
-  async function confirmDelete(event) {
-    event.preventDefault();
-    if (!deleteTarget) return;
-    const target = deleteTarget;
-    const errorBox = deleteDialog.querySelector('[data-field="error"]');
-    const confirmButton = document.getElementById("delete-confirm");
-    confirmButton.disabled = true;
-    try {
-      const url = "/api/v1/profile/ibkr/connectors/" + encodeURIComponent(target.id);
-      const response = await api("DELETE", url, { confirm: true });
-      if (!response.ok) {
-        errorBox.textContent = "Not deleted: " + (await errorMessage(response));
-        errorBox.hidden = false;
-        return;
-      }
-      deleteDialog.close("deleted");
-      deleteTarget = null;
-      await refreshAll();
+  // Delete: a revoked connector and everything it sent.
+  const openDeleteDialog = confirmingDialog("delete-dialog", "delete-confirm", "deleted",
+    function (target) {
+      return { method: "DELETE", url: connectorUrl(target.id), body: { confirm: true },
+               failure: "Not deleted: " };
+    },
+    function (target) {
       // The Delete button is gone with its connector: focus stays in the list's card.
       document.querySelector('[data-action="refresh"]').focus();
       announce("The connector on " + target.hostname + " and its history are deleted.");
-    } catch (error) {
-      errorBox.textContent = error.message || "Veracity could not be reached.";
-      errorBox.hidden = false;
-    } finally {
-      confirmButton.disabled = false;
-    }
-  }
+    });
 
   // ---- Wiring --------------------------------------------------------------------------------
   document.addEventListener("click", function (event) {
@@ -437,10 +353,6 @@
     }
   });
   generateButton.addEventListener("click", generateToken);
-  document.getElementById("revoke-confirm").addEventListener("click", confirmRevoke);
-  dialog.addEventListener("close", function () { if (dialog.returnValue !== "revoked") revokeTarget = null; });
-  document.getElementById("delete-confirm").addEventListener("click", confirmDelete);
-  deleteDialog.addEventListener("close", function () { if (deleteDialog.returnValue !== "deleted") deleteTarget = null; });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refreshAll(); });
 
   const logout = document.getElementById("logout-button");
