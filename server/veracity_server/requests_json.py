@@ -62,6 +62,18 @@ def read_json_body(allow_empty: bool = False) -> Any:
     return data
 
 
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    """Two equal keys in one object are refused here too (pydantic's reader keeps the last)."""
+    try:
+        json.loads(raw, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise InvalidJson("The request body is nested too deeply.") from None
+    except ValueError as error:
+        if "appears twice" in str(error):
+            raise InvalidJson(f"The request body is not valid JSON: {_short(error)}") from None
+        # Any other problem: pydantic's reader words it when it validates the same bytes.
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Parsers disagree on which of two equal keys wins (a proxy may read the first, we the
     # last), so a body that says two things is refused rather than guessed at.
@@ -142,6 +154,7 @@ def parse_body_bytes(model: type[ModelType]) -> tuple[ModelType, bytes]:
         mimetype = request.mimetype
         if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
             raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
+        _refuse_duplicate_keys(raw)
         try:
             return model.model_validate_json(raw), raw
         except ValidationError as error:

@@ -149,14 +149,17 @@ def test_hostile_structure_is_a_clean_4xx_and_stores_nothing(case: Hostile, endp
     assert dump_database(world.app) == before, "a refused request changed the database"
 
 
-# Bodies read through requests_json.parse_body. (Heartbeats and snapshots without fractional
-# numbers are validated by pydantic straight from the bytes, whose reader lets the last of two
-# equal keys win, as json.loads does when the stored document is read back.)
+# One valid body per endpoint and a key to repeat in it (heartbeats and snapshots are validated
+# straight from the bytes: the repeat must be refused on that path too).
 VALID_BODIES = {
     "login": ('{"email": "trader@example.com", "password": "correct horse battery staple"}',
               '"email"'),
     "exchange": ('{"token": "vct_x", "device": {"hostname": "pc", "platform": "Windows-11", '
                  '"connector_version": "1.0.0"}}', '"platform"'),
+    "heartbeat": ('{"connector_version": "1.0.0", "gateway": {"state": "ok"}}',
+                  '"connector_version"'),
+    "snapshots": ('{"snapshot_id": "3f1c2b7e-5d7a-4c1e-9a8b-0c2d4e6f8a10", '
+                  '"taken_at": "2026-12-06T10:00:00Z", "accounts": []}', '"accounts"'),
 }
 
 
