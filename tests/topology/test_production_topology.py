@@ -106,6 +106,15 @@ def test_nginx_answers_in_the_contract_shape_with_hsts(topology: ProductionTopol
     assert response.getheader("Strict-Transport-Security", "").startswith("max-age=")
     connection.close()
 
+    # Headers beyond nginx's buffers: nginx's own refusal, in the contract's shape as well.
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=30,
+                                             context=_tls_context(topology))
+    connection.request("GET", "/api/v1/session", headers={"X-Padding": "x" * 40_000})
+    response = connection.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["code"] == "bad_request"
+    connection.close()
+
 
 class SlowClients:
     """Slowloris: TLS connections to nginx that send a header line now and then, never ending.
