@@ -66,6 +66,11 @@ class ConnectorLimits(BaseModel):
     snapshots_per_minute: int
     heartbeats_per_minute: int
     storage_bytes_per_user: int
+    # Per POST /api/v1/connector/history/daily (daily_history.py); absent from servers older
+    # than daily history. days = (account, report date) points; positions summed over all days.
+    history_days_per_request: int | None = None
+    history_positions_per_request: int | None = None
+    history_request_bytes: int | None = None
 
 
 class HeartbeatAnswer(BaseModel):
