@@ -114,6 +114,13 @@ class Connector(Base):
     stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # When retention next runs for this connector (claimed by a conditional UPDATE).
     retention_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Moved by the heartbeat's own UPDATE (no extra query; see veracity_server/audit): the
+    # client IP of the last authenticated request and when it last changed, when the gateway
+    # state last changed, and the connector's health summary (JSON, as the contract checks it).
+    last_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    ip_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    gateway_state_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    health: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SnapshotDocument(Base):
@@ -166,3 +173,18 @@ class ValuePoint(Base):
     level: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     net_liquidation: Mapped[Decimal] = mapped_column(ExactDecimal)
 
+
+
+class ConnectorEvent(Base):
+    """One entry of a connector's audit log (veracity_server/audit): paired, new IP, revoked,
+    gateway state changed, alert sent, snapshot refused... `detail` is a small JSON object."""
+
+    __tablename__ = "connector_events"
+    __table_args__ = (Index("ix_connector_events_connector_at", "connector_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[str] = mapped_column(Text)
