@@ -8,11 +8,12 @@ thins both to the last of each hour, then of each day.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -188,3 +189,67 @@ class ConnectorEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     detail: Mapped[str] = mapped_column(Text)
+
+
+class DailyHistoryPoint(Base):
+    """One account's NAV at the end of one past day, as the gateway or Flex answered it.
+
+    Daily history (issue 19, docs/history.md): `(user_id, account_id, report_date, source)` is
+    unique, so a resend stores nothing new and the first answer stays. It never replaces a
+    live snapshot: the chart shows it only for days without live value points, and a day with
+    both is reconciled (`ReconciliationDifference`). Retention keeps every one (they are daily
+    points already). Flex's end-of-day positions are kept as the validated JSON list,
+    zlib-compressed like snapshot documents (`positions` null: not given).
+    """
+
+    __tablename__ = "daily_history_points"
+    __table_args__ = (
+        UniqueConstraint("user_id", "account_id", "report_date", "source",
+                         name="uq_daily_history_points_day"),
+        Index("ix_daily_history_points_user_date", "user_id", "report_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"),
+                                              index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    report_date: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(8))  # "gateway" or "flex"
+    currency: Mapped[str] = mapped_column(String(16))
+    nav: Mapped[Decimal] = mapped_column(ExactDecimal)
+    position_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    positions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReconciliationDifference(Base):
+    """Where a day's history point and its live end-of-day snapshot disagree.
+
+    `kind`: "nav" (beyond the tolerance of veracity_server/daily_history/reconcile.py),
+    "currency" (different base currencies) or "quantity" (Flex positions, per conid). Both
+    values are kept; a day's rows are replaced whenever that day is reconciled again.
+    """
+
+    __tablename__ = "reconciliation_differences"
+    __table_args__ = (
+        Index("ix_reconciliation_differences_user_date", "user_id", "report_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"),
+                                              index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    report_date: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    conid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    symbol: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    live_value: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    history_value: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    live_taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime)
