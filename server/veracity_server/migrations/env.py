@@ -8,6 +8,8 @@ from sqlalchemy.engine import Connection
 from veracity_server.db import make_engine
 from veracity_server.models import Base
 
+import veracity_server.alerts.model  # noqa: E402,F401 — its tables join Base.metadata
+
 config = context.config
 target_metadata = Base.metadata
 
