@@ -36,6 +36,7 @@ BLUEPRINTS = [
     "veracity_server.auth.views:blueprint",
     "veracity_server.pairing.views:blueprint",
     "veracity_server.ingest.views:blueprint",
+    "veracity_server.daily_history.views:blueprint",
     "veracity_server.profile.views:blueprint",
     "veracity_server.history.views:blueprint",
     "veracity_server.downloads.views:blueprint",

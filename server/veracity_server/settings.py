@@ -157,6 +157,20 @@ class Settings(BaseSettings):
         "VERACITY_LIMIT_STORAGE_BYTES_PER_USER", 2 * 1024**3,
         "snapshot storage one user may hold, all connectors together (beyond: 429 until "
         "retention frees space)")
+    # Daily history (issue 19, docs/history.md): per request, advertised like the limits above.
+    limit_history_days_per_request: Annotated[int, BeforeValidator(whole(1))] = _variable(
+        "VERACITY_LIMIT_HISTORY_DAYS_PER_REQUEST", 2_000,
+        "daily history points (account-days) in one history request (beyond: 413)")
+    limit_history_positions_per_request: Annotated[int, BeforeValidator(whole(1))] = _variable(
+        "VERACITY_LIMIT_HISTORY_POSITIONS_PER_REQUEST", 20_000,
+        "end-of-day positions in one history request, all days together (beyond: 413)")
+    limit_history_request_bytes: Annotated[int, BeforeValidator(whole(1024))] = _variable(
+        "VERACITY_LIMIT_HISTORY_REQUEST_BYTES", 4 * 1024 * 1024,
+        "largest daily history request body (bytes; beyond: 413)")
+    reconcile_from_hour_utc: Annotated[int, BeforeValidator(whole(0, 23))] = _variable(
+        "VERACITY_RECONCILE_FROM_HOUR_UTC", 21,
+        "a live snapshot is a day's end-of-day value for reconciliation when taken from this "
+        "hour (UTC) to midnight")
     retain_all_days: Annotated[int, BeforeValidator(whole(1, 3650))] = _variable(
         "VERACITY_RETAIN_ALL_DAYS", 14, "every snapshot is kept this long (days)")
     retain_hourly_days: Annotated[int, BeforeValidator(whole(1, 3650))] = _variable(

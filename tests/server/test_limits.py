@@ -34,7 +34,9 @@ def test_the_heartbeat_answer_advertises_the_limits(make_app) -> None:
     assert answer["limits"] == {
         "positions_per_snapshot": 1234, "stop_orders_per_snapshot": 5000,
         "snapshot_bytes": 4 * 1024 * 1024, "snapshots_per_minute": 6000,
-        "heartbeats_per_minute": 6000, "storage_bytes_per_user": 2 * 1024**3}
+        "heartbeats_per_minute": 6000, "storage_bytes_per_user": 2 * 1024**3,
+        "history_days_per_request": 2000, "history_positions_per_request": 20_000,
+        "history_request_bytes": 4 * 1024 * 1024}
 
 
 @pytest.mark.parametrize(("setting", "options", "limit"), [

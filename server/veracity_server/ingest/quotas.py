@@ -162,7 +162,10 @@ def connector_limits(settings: Settings) -> ConnectorLimits:
         snapshot_bytes=settings.limit_snapshot_bytes,
         snapshots_per_minute=settings.limit_snapshots_per_minute,
         heartbeats_per_minute=settings.limit_heartbeats_per_minute,
-        storage_bytes_per_user=settings.limit_storage_bytes_per_user)
+        storage_bytes_per_user=settings.limit_storage_bytes_per_user,
+        history_days_per_request=settings.limit_history_days_per_request,
+        history_positions_per_request=settings.limit_history_positions_per_request,
+        history_request_bytes=settings.limit_history_request_bytes)
 
 
 def init_quotas(app: Flask, settings: Settings) -> Quotas:

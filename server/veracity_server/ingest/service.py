@@ -21,6 +21,7 @@ from sqlalchemy import update
 from werkzeug.exceptions import HTTPException
 
 from veracity_contract.connector import HeartbeatRequest, SnapshotRequest
+from veracity_server import audit
 from veracity_server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from veracity_server.db import Database
 from veracity_server.errors import (
@@ -34,6 +35,7 @@ from veracity_server.ingest.store import ingest_sql
 from veracity_server.models import Connector
 
 MAX_KEY_LENGTH = 200
+IP_MAX_LENGTH = 45  # an IPv6 address in text, the longest form
 REFUSAL_MESSAGE_MAX_LENGTH = 1000
 # "Online" is judged in heartbeat intervals (a minute by default): a last_seen_at a few
 # seconds old says the same, and skipping those writes keeps a fast-beating connector cheap.
@@ -48,6 +50,7 @@ class ActiveConnector:
     user_id: int
     retention_due_at: datetime | None
     user_stored_bytes: int
+    last_ip: str | None = None
 
 
 def connector_key_hash(authorization: str | None) -> str:
@@ -71,7 +74,28 @@ def active_connector(database: Database, connection: Any, key_hash: str) -> Acti
         cursor.close()
     if row is None:
         raise InvalidKey()
-    return ActiveConnector(row[0], row[1], sql.stored_time(row[2]), int(row[3]))
+    return ActiveConnector(row[0], row[1], sql.stored_time(row[2]), int(row[4]), row[3])
+
+
+def client_ip(remote_addr: str | None) -> str | None:
+    """The request's client address as kept on the connector (ProxyFix has applied the
+    trusted proxies' X-Forwarded-For already)."""
+    return remote_addr[:IP_MAX_LENGTH] if remote_addr else None
+
+
+def note_snapshot_ip(database: Database, connection: Any, connector: ActiveConnector,
+                     ip: str | None, now: datetime) -> None:
+    """A snapshot from another IP than the one loaded with its key: keep it, log it once.
+
+    Compared with what the key's one read loaded: an unchanged IP costs nothing."""
+    if ip is None or ip == connector.last_ip or connector.last_ip is None:
+        return
+    sql = ingest_sql(database.engine.dialect.name)
+    with database.write_transaction(connection) as cursor:
+        cursor.execute(sql.move_ip, (ip, sql.time(now), connector.connector_id, ip))
+        if cursor.rowcount == 1:
+            cursor.execute(sql.insert_event, (connector.connector_id, audit.NEW_IP,
+                                              sql.time(now), audit.detail_json({"ip": ip})))
 
 
 class RecentHeartbeats:
@@ -106,24 +130,39 @@ recent_heartbeats = RecentHeartbeats()
 
 
 def record_heartbeat(database: Database, connection: Any, key_hash: str,
-                     heartbeat: HeartbeatRequest, now: datetime) -> None:
+                     heartbeat: HeartbeatRequest, now: datetime, ip: str | None = None) -> None:
     """Update the connector's liveness and gateway report; InvalidKey if unknown or revoked.
 
     One UPDATE, which changes nothing when the report is the same and last_seen_at is younger
     than HEARTBEAT_WRITE_EVERY (then a read tells "nothing to write" from a bad key). A repeat
     this process wrote itself moments ago costs only that read.
+
+    The same UPDATE tells whether the gateway state or the client IP changed (it returns when
+    each last changed); only then is an audit event written, in the same transaction.
     """
     sql = ingest_sql(database.engine.dialect.name)
     gateway = heartbeat.gateway
-    report = (heartbeat.connector_version, gateway.state, gateway.message, gateway.port)
+    health = heartbeat.health.model_dump_json() if heartbeat.health is not None else None
+    report = (heartbeat.connector_version, gateway.state, gateway.message, gateway.port, ip,
+              health)
     if not recent_heartbeats.is_fresh(key_hash, report):
-        parameters = (sql.time(now), heartbeat.connector_version, heartbeat.uptime_s,
-                      sql.time(heartbeat.last_snapshot_at), gateway.state, gateway.message,
-                      gateway.port, key_hash, sql.time(now - HEARTBEAT_WRITE_EVERY),
-                      sql.time(now), *report)
+        stamp = sql.time(now)
+        parameters = (stamp, heartbeat.connector_version, heartbeat.uptime_s,
+                      sql.time(heartbeat.last_snapshot_at), gateway.state, stamp,
+                      gateway.state, gateway.message, gateway.port, ip, stamp, ip, health,
+                      key_hash, sql.time(now - HEARTBEAT_WRITE_EVERY), stamp, *report)
         with database.write_transaction(connection) as cursor:
             cursor.execute(sql.heartbeat, parameters)
-            updated = cursor.rowcount
+            rows = cursor.fetchall()
+            for connector_id, state_since, ip_changed_at in rows:
+                if sql.stored_time(state_since) == now:
+                    cursor.execute(sql.insert_event, (
+                        connector_id, audit.SESSION_STATE, stamp, audit.detail_json(
+                            {"state": gateway.state, "message": gateway.message})))
+                if ip is not None and sql.stored_time(ip_changed_at) == now:
+                    cursor.execute(sql.insert_event, (connector_id, audit.NEW_IP, stamp,
+                                                      audit.detail_json({"ip": ip})))
+            updated = len(rows)
         if updated == 1:
             recent_heartbeats.wrote(key_hash, report)
             return
@@ -232,8 +271,11 @@ def refusal_of(error: ApiError | HTTPException) -> Refusal | None:
 
 def record_refusal(database: Database, connector_id: str, refusal: Refusal,
                    now: datetime) -> None:
-    """Remember the connector's last refused snapshot (the Profile page shows it)."""
+    """Remember the connector's last refused snapshot (the Profile page shows it) and log it."""
     with database.engine.begin() as connection:
         connection.execute(update(Connector).where(Connector.id == connector_id).values(
             last_refusal_at=now, last_refusal_status=refusal.status,
             last_refusal_code=refusal.code, last_refusal_message=refusal.message))
+        audit.record_event(connection, connector_id, audit.REFUSAL,
+                           {"status": refusal.status, "code": refusal.code,
+                            "message": refusal.message}, at=now)
