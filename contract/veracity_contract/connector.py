@@ -47,6 +47,41 @@ class GatewayStatus(StrictModel):
     port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
 
 
+# The connector's health summary (its `doctor` checks, refreshed every few minutes). Check
+# names are short stable words ("key", "gateway folder", "java", later e.g. "flex"); the
+# connector cuts texts to these lengths and never sends secrets or paths naming the user.
+HEALTH_MAX_CHECKS = 24
+HEALTH_NAME_MAX_LENGTH = 40
+HEALTH_MESSAGE_MAX_LENGTH = 300
+HEALTH_FIX_MAX_LENGTH = 300
+HealthLevel = Literal["ok", "warn", "fail"]
+
+
+class HealthCheck(StrictModel):
+    """One check: its name, ok | warn | fail, what was found, and how to fix it."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=HEALTH_NAME_MAX_LENGTH,
+                                           pattern=r"^[a-z0-9][a-z0-9 ._-]*$")]
+    level: HealthLevel
+    message: Annotated[str, StringConstraints(max_length=HEALTH_MESSAGE_MAX_LENGTH)] = ""
+    fix: Annotated[str, StringConstraints(max_length=HEALTH_FIX_MAX_LENGTH)] = ""
+
+
+class HealthSummary(StrictModel):
+    """When the checks ran and their results (each name at most once)."""
+
+    checked_at: UtcTimestamp
+    checks: Annotated[list[HealthCheck], Field(max_length=HEALTH_MAX_CHECKS)]
+
+    @field_validator("checks")
+    @classmethod
+    def _names_once(cls, checks: list[HealthCheck]) -> list[HealthCheck]:
+        names = [check.name for check in checks]
+        if len(set(names)) != len(names):
+            raise ValueError("each check name may appear once")
+        return checks
+
+
 class HeartbeatRequest(StrictModel):
     """The connector is alive; how its gateway is doing."""
 
@@ -54,6 +89,8 @@ class HeartbeatRequest(StrictModel):
     uptime_s: Annotated[StrictInt, Field(ge=0, le=10**12)] | None = None
     last_snapshot_at: UtcTimestamp | None = None
     gateway: GatewayStatus
+    # Absent from connectors older than the health summary (the stored one is then kept).
+    health: HealthSummary | None = None
 
 
 class ConnectorLimits(BaseModel):

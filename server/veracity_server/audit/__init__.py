@@ -22,6 +22,7 @@ from veracity_server.audit.events import (
     SESSION_STATE,
     AuditEvent,
     EventPage,
+    detail_json,
     list_events,
     record_event,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "SESSION_STATE",
     "AuditEvent",
     "EventPage",
+    "detail_json",
     "list_events",
     "record_event",
 ]

@@ -61,11 +61,6 @@ def event_values(connector_id: str, kind: str, detail: dict[str, Any] | None,
             "detail": detail_json(detail)}
 
 
-# The same INSERT for the ingest path's DB-API cursors (veracity_server/ingest/store.py style):
-# "?" placeholders, replaced by "%s" for psycopg.
-RAW_INSERT = "INSERT INTO connector_events (connector_id, kind, at, detail) VALUES (?, ?, ?, ?)"
-
-
 def record_event(target: Session | Connection | Database, connector_id: str, kind: str,
                  detail: dict[str, Any] | None = None, at: datetime | None = None) -> None:
     """Add one event to the connector's audit log.

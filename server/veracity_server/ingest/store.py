@@ -42,19 +42,37 @@ class IngestSql:
 
         # The key, and what the per-user storage limit needs, in one round trip.
         self.active_connector = statement(
-            "SELECT c.id, c.user_id, c.retention_due_at, "
+            "SELECT c.id, c.user_id, c.retention_due_at, c.last_ip, "
             "(SELECT COALESCE(SUM(o.stored_bytes), 0) FROM connectors o "
             "WHERE o.user_id = c.user_id) "
             "FROM connectors c WHERE c.key_hash = ? AND c.revoked_at IS NULL")
         # A heartbeat writes only when something changed or last_seen_at is older than the
         # given time (or ahead of now: a clock set back must not freeze it).
+        # The same UPDATE keeps the audit log's inputs (veracity_server/audit): SET expressions
+        # all see the row as it was, so `gateway_state_since` and `ip_changed_at` become "now"
+        # exactly when the state or the client IP changed (not from none: a connector paired
+        # before the IP was kept), and RETURNING hands them back — no read before the write.
+        # A heartbeat without a health summary (older connectors) keeps the stored one.
         self.heartbeat = statement(
             "UPDATE connectors SET last_seen_at = ?, connector_version = ?, uptime_s = ?, "
-            "reported_last_snapshot_at = ?, gateway_state = ?, gateway_message = ?, "
-            "gateway_port = ? WHERE key_hash = ? AND revoked_at IS NULL AND ("
+            "reported_last_snapshot_at = ?, gateway_state_since = CASE WHEN gateway_state IS "
+            "DISTINCT FROM ? THEN ? ELSE gateway_state_since END, gateway_state = ?, "
+            "gateway_message = ?, gateway_port = ?, ip_changed_at = CASE WHEN last_ip IS NOT "
+            "NULL AND last_ip IS DISTINCT FROM ? THEN ? ELSE ip_changed_at END, last_ip = ?, "
+            "health = COALESCE(?, health) "
+            "WHERE key_hash = ? AND revoked_at IS NULL AND ("
             "last_seen_at IS NULL OR last_seen_at < ? OR last_seen_at > ? "
             "OR connector_version IS DISTINCT FROM ? OR gateway_state IS DISTINCT FROM ? "
-            "OR gateway_message IS DISTINCT FROM ? OR gateway_port IS DISTINCT FROM ?)")
+            "OR gateway_message IS DISTINCT FROM ? OR gateway_port IS DISTINCT FROM ? "
+            "OR last_ip IS DISTINCT FROM ? OR health IS DISTINCT FROM COALESCE(?, health)) "
+            "RETURNING id, gateway_state_since, ip_changed_at")
+        # A snapshot from another IP than the one loaded with its key (heartbeats see it in
+        # their UPDATE); conditional, so two racing requests record it once.
+        self.move_ip = statement(
+            "UPDATE connectors SET last_ip = ?, ip_changed_at = ? WHERE id = ? AND "
+            "last_ip IS DISTINCT FROM ?")
+        self.insert_event = statement(
+            "INSERT INTO connector_events (connector_id, kind, at, detail) VALUES (?, ?, ?, ?)")
         self.connector_exists = statement(
             "SELECT 1 FROM connectors WHERE key_hash = ? AND revoked_at IS NULL")
         self.insert_document = statement(

@@ -47,7 +47,8 @@ def heartbeat() -> ResponseReturnValue:
             service.active_connector(db, connection, key_hash)
             raise
         now = utc_now()
-        service.record_heartbeat(db, connection, key_hash, body, now)
+        service.record_heartbeat(db, connection, key_hash, body, now,
+                                 service.client_ip(request.remote_addr))
     settings = current_settings()
     return jsonify(
         server_time=iso_utc(now),
@@ -70,6 +71,8 @@ def snapshots() -> ResponseReturnValue:
     refusal: service.Refusal | None = None
     with db.raw_connection() as connection:
         connector = service.active_connector(db, connection, key_hash)
+        service.note_snapshot_ip(db, connection, connector,
+                                 service.client_ip(request.remote_addr), utc_now())
         try:
             limits.check_body_size(request.content_length)
             body, stored = parse_body_bytes(SnapshotRequest)
