@@ -27,8 +27,9 @@ class ExchangeRequest(StrictModel):
     """A one-time token, the device that redeems it, and the attempt's idempotency key.
 
     Sending the same token with the same `idempotency_key` again while the token is valid (the
-    first answer was lost) answers the same connector with a new key; the earlier key stops
-    working, so a lost answer never leaves a second connector or a second working key.
+    first answer was lost) answers the same connector with another key, never a second
+    connector. Every key so answered works until the connector first authenticates with one of
+    them; from then on only that one works, and a repeat gets token_used.
     """
 
     token: PairingTokenText

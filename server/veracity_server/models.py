@@ -84,7 +84,13 @@ class PairingToken(Base):
 
 
 class Connector(Base):
-    """A paired connector installation; its key (`vck_...`) is stored as its hash."""
+    """A paired connector installation; its key (`vck_...`) is stored as its hash.
+
+    Until the connector first authenticates, `key_hash` is the unusable marker
+    `pending_key_marker(id)` and the keys its exchange answered wait in
+    `connector_key_candidates`: the first one used becomes `key_hash` (see
+    veracity_server/pairing/keys.py).
+    """
 
     __tablename__ = "connectors"
 
@@ -122,6 +128,29 @@ class Connector(Base):
     ip_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     gateway_state_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     health: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+PENDING_KEY_PREFIX = "pending:"
+
+
+def pending_key_marker(connector_id: str) -> str:
+    """The `key_hash` of a connector no key has authenticated yet: never a SHA-256 hex digest,
+    so no key matches it."""
+    return PENDING_KEY_PREFIX + connector_id
+
+
+class ConnectorKeyCandidate(Base):
+    """A key answered by the exchange (or by a repeat of it with the same idempotency key) to a
+    connector that has not authenticated yet. Concurrent repeats each answer their own key and
+    the client keeps whichever answer reaches it, so each must work; the first one used becomes
+    the connector's key and the others are deleted."""
+
+    __tablename__ = "connector_key_candidates"
+
+    key_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"),
+                                              index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class SnapshotDocument(Base):

@@ -10,7 +10,12 @@ from sqlalchemy import select, update
 from tests.support.server_fixtures import create_user, issue_token, pair
 from veracity_server.columns import utc_now
 from veracity_server.db import database
-from veracity_server.models import Connector, PairingToken
+from veracity_server.models import (
+    Connector,
+    ConnectorKeyCandidate,
+    PairingToken,
+    pending_key_marker,
+)
 
 EXCHANGE = "/api/v1/connector/exchange"
 DEVICE = {"hostname": "trader-pc", "platform": "Windows-11", "connector_version": "1.0.0"}
@@ -24,15 +29,27 @@ def test_exchange_returns_a_key_and_intervals_and_stores_only_hashes(app, client
     body = response.get_json()
     assert body["connector_key"].startswith("vck_") and len(body["connector_key"]) >= 47
     assert body["heartbeat_interval_s"] == 60 and body["snapshot_interval_s"] == 120
+    key_hash = hashlib.sha256(body["connector_key"].encode()).hexdigest()
     with database(app).sessions() as session:
         connector = session.get(Connector, body["connector_id"])
         assert connector is not None
-        assert connector.key_hash == hashlib.sha256(body["connector_key"].encode()).hexdigest()
+        # Until its first request the key waits as a candidate (pairing/keys.py)...
+        assert connector.key_hash == pending_key_marker(connector.id)
+        candidate = session.scalars(select(ConnectorKeyCandidate)).one()
+        assert (candidate.key_hash, candidate.connector_id) == (key_hash, connector.id)
         assert (connector.hostname, connector.platform, connector.connector_version) == (
             "trader-pc", "Windows-11", "1.0.0")
         stored = session.scalars(select(PairingToken)).one()
         assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
         assert stored.used_at is not None
+    beat = client.post("/api/v1/connector/heartbeat",
+                       json={"connector_version": "1.0.0", "gateway": {"state": "ok"}},
+                       headers={"Authorization": f"Bearer {body['connector_key']}"})
+    assert beat.status_code == 200
+    with database(app).sessions() as session:
+        # ...and then it is the connector's key, by its hash only.
+        assert session.get_one(Connector, body["connector_id"]).key_hash == key_hash
+        assert session.scalars(select(ConnectorKeyCandidate)).first() is None
 
 
 def test_a_used_token_gets_token_used(app, client) -> None:

@@ -1,6 +1,7 @@
 """The exchange's idempotency key: a retry whose first answer was lost gets the same connector
-and a key that works (the earlier key stops working); other repeats still get token_used. The
-answer also names the Veracity account (opaque, stable, not the e-mail)."""
+and a key that works; every key answered works until the connector first authenticates with one,
+then only that one does; other repeats still get token_used. The answer also names the Veracity
+account (opaque, stable, not the e-mail). Concurrent repeats: test_exchange_repeats_race.py."""
 
 from __future__ import annotations
 
@@ -52,6 +53,44 @@ def test_a_repeat_with_the_same_idempotency_key_gets_the_same_connector_and_a_ne
     assert _connector_count(app) == 1
     assert _beat(client, repeat_body["connector_key"]) == 200
     assert _beat(client, first_body["connector_key"]) == 401  # one working key, never two
+    assert _beat(client, repeat_body["connector_key"]) == 200
+
+
+def test_the_first_answer_stays_usable_after_a_repeat_until_a_key_is_used(app, client) -> None:
+    create_user(app, "a@example.com")
+    token = issue_token(app, "a@example.com")
+    first = _exchange(client, token).get_json()["connector_key"]
+    repeat = _exchange(client, token).get_json()["connector_key"]
+    # The client may have kept the first answer and given up on the repeat: the first key
+    # authenticates, and from then on the repeat's key does not.
+    assert _beat(client, first) == 200
+    assert _beat(client, repeat) == 401
+    assert _beat(client, first) == 200
+
+
+def test_a_repeat_after_the_connector_authenticated_is_refused(app, client) -> None:
+    create_user(app, "a@example.com")
+    token = issue_token(app, "a@example.com")
+    key = _exchange(client, token).get_json()["connector_key"]
+    assert _beat(client, key) == 200
+    # A late copy of the request must not hand out a second key to a connector in use.
+    response = _exchange(client, token)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "token_used"
+    assert _beat(client, key) == 200
+    assert _connector_count(app) == 1
+
+
+def test_a_first_snapshot_authenticates_a_candidate_key(app, client) -> None:
+    create_user(app, "a@example.com")
+    token = issue_token(app, "a@example.com")
+    first = _exchange(client, token).get_json()["connector_key"]
+    repeat = _exchange(client, token).get_json()["connector_key"]
+    stored = client.post("/api/v1/connector/snapshots", json=snapshot_body(),
+                         headers={"Authorization": f"Bearer {repeat}"})
+    assert stored.status_code == 201, stored.get_json()
+    assert _beat(client, first) == 401
+    assert _beat(client, repeat) == 200
 
 
 def test_another_idempotency_key_or_none_gets_token_used(app, client) -> None:

@@ -33,6 +33,7 @@ from veracity_server.errors import (
 )
 from veracity_server.ingest.store import ingest_sql
 from veracity_server.models import Connector
+from veracity_server.pairing.keys import claim_candidate_key
 
 MAX_KEY_LENGTH = 200
 IP_MAX_LENGTH = 45  # an IPv6 address in text, the longest form
@@ -73,7 +74,10 @@ def active_connector(database: Database, connection: Any, key_hash: str) -> Acti
     finally:
         cursor.close()
     if row is None:
-        raise InvalidKey()
+        # A connector's first request holds a candidate key (veracity_server/pairing/keys.py).
+        if not claim_candidate_key(database, connection, key_hash):
+            raise InvalidKey()
+        return active_connector(database, connection, key_hash)
     return ActiveConnector(row[0], row[1], sql.stored_time(row[2]), int(row[4]), row[3])
 
 
@@ -174,7 +178,11 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
         cursor.close()
     connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
     if not found:
-        raise InvalidKey()
+        # A connector's first request holds a candidate key (veracity_server/pairing/keys.py):
+        # once it is the connector's key, the heartbeat is recorded with it.
+        if not claim_candidate_key(database, connection, key_hash):
+            raise InvalidKey()
+        record_heartbeat(database, connection, key_hash, heartbeat, now, ip)
 
 
 def check_taken_at(snapshot: SnapshotRequest, now: datetime, max_future: timedelta) -> None:

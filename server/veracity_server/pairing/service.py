@@ -7,13 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.orm import Session
 
 from veracity_server.columns import iso_utc, utc_now
 from veracity_server.credentials import new_connector_key, new_pairing_token, secret_hash
 from veracity_server.errors import NotFound, TokenExpired, TokenInvalid, TokenUsed
-from veracity_server.models import Connector, PairingToken, User
+from veracity_server.models import (
+    PENDING_KEY_PREFIX,
+    Connector,
+    ConnectorKeyCandidate,
+    PairingToken,
+    User,
+    pending_key_marker,
+)
 from veracity_server.settings import DEFAULT_PAIRING_TOKENS_PER_USER
 
 # A connector is "online" while its last heartbeat is younger than this many intervals: one
@@ -69,7 +76,10 @@ def consume_pairing_token(session: Session, token: str, hostname: str, platform:
     One conditional UPDATE decides the winner (the database serializes it); losers look the
     row up afterwards only to say why they lost. A loser that repeats the winner's
     `idempotency_key` within the token's lifetime is the winner whose answer was lost: it gets
-    the same connector with a new key (`_repeat_exchange`).
+    the same connector with another key (`_repeat_exchange`).
+
+    The connector starts with no usable key, only the answered one as a candidate: the first
+    key it authenticates with becomes its key (veracity_server/pairing/keys.py).
     """
     token_hash = secret_hash(token)
     attempt_hash = secret_hash(idempotency_key) if idempotency_key else None
@@ -91,37 +101,51 @@ def consume_pairing_token(session: Session, token: str, hostname: str, platform:
         raise _why_token_failed(session, token_hash, now)
     key = new_connector_key()
     # Inserted in the token's transaction: the token is never spent without its connector.
-    connector = Connector(id=connector_id, user_id=won.user_id, key_hash=secret_hash(key),
-                          hostname=hostname, platform=platform,
-                          connector_version=connector_version, created_at=now)
+    connector = Connector(id=connector_id, user_id=won.user_id,
+                          key_hash=pending_key_marker(connector_id), hostname=hostname,
+                          platform=platform, connector_version=connector_version,
+                          created_at=now)
     session.add(connector)
+    session.flush()
+    session.add(ConnectorKeyCandidate(key_hash=secret_hash(key), connector_id=connector_id,
+                                      created_at=now))
     session.commit()
     return Exchanged(connector, key, _account_id(session, won.user_id))
 
 
 def _repeat_exchange(session: Session, token_hash: str, attempt_hash: str,
                      now: datetime) -> Exchanged | None:
-    """The same connector with a NEW key for a repeated attempt, or None if it does not qualify.
+    """The same connector with another key for a repeated attempt, or None if it does not
+    qualify: only while the token is within its lifetime, the connector not revoked and not yet
+    authenticated with any key.
 
-    The earlier key is replaced in the same UPDATE, so however many answers were lost, one key
-    works. Only while the token is within its lifetime and the connector is not revoked.
+    Repeats can run concurrently (a client gives up on one request and sends another, and keeps
+    whichever answer reaches it), so no answer may replace another's key: each adds a candidate,
+    and every candidate works until the connector first authenticates with one of them. The
+    UPDATE that checks "not yet authenticated" also locks the connector's row, so the first
+    authentication (which moves `key_hash` off the marker under the same row lock) and a repeat
+    are serialized: a candidate added after the first authentication is never answered.
     """
     spent_by_attempt = select(PairingToken.connector_id).where(
         PairingToken.token_hash == token_hash, PairingToken.used_at.is_not(None),
         PairingToken.idempotency_key_hash == attempt_hash,
         PairingToken.expires_at > now).scalar_subquery()
-    key = new_connector_key()
-    renewed = session.execute(
+    pending = session.execute(
         update(Connector)
-        .where(Connector.id == spent_by_attempt, Connector.revoked_at.is_(None))
-        .values(key_hash=secret_hash(key))
+        .where(Connector.id == spent_by_attempt, Connector.revoked_at.is_(None),
+               Connector.key_hash == literal(PENDING_KEY_PREFIX) + Connector.id)
+        .values(key_hash=Connector.key_hash)  # changes nothing; takes the row's write lock
         .returning(Connector.id)
+        .execution_options(synchronize_session=False)
     ).first()
-    if renewed is None:
+    if pending is None:
         session.rollback()
         return None
+    key = new_connector_key()
+    session.add(ConnectorKeyCandidate(key_hash=secret_hash(key), connector_id=pending.id,
+                                      created_at=now))
     session.commit()
-    connector = session.get_one(Connector, renewed.id)
+    connector = session.get_one(Connector, pending.id)
     return Exchanged(connector, key, _account_id(session, connector.user_id))
 
 
