@@ -177,6 +177,10 @@ class Settings(BaseSettings):
         "VERACITY_RETAIN_HOURLY_DAYS", 90,
         "then the last snapshot of each hour is kept until this age (days); after it, the "
         "last of each day, forever")
+    retain_audit_days: Annotated[int, BeforeValidator(whole(1, 3650))] = _variable(
+        "VERACITY_RETAIN_AUDIT_DAYS", 365,
+        "each connector's audit log (paired, new IP, revoked, session states, alerts, "
+        "refusals) is kept this long (days)")
     retention_interval_s: Annotated[int, BeforeValidator(whole(1, 86400))] = _variable(
         "VERACITY_RETENTION_INTERVAL_S", 3600,
         "how often retention runs for each connector, amortized into ingest (seconds)")

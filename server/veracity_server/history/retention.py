@@ -4,6 +4,8 @@ With the defaults (VERACITY_RETAIN_ALL_DAYS=14, VERACITY_RETAIN_HOURLY_DAYS=90) 
 holds every snapshot of the last 14 days, the last snapshot of each hour until 90 days, and the
 last of each day (UTC) forever: its documents and its value points alike, so the chart's
 series thins exactly as the snapshots do. A connector's current snapshot is never removed.
+The same run deletes the connector's audit-log events (veracity_server/audit) older than
+VERACITY_RETAIN_AUDIT_DAYS (365).
 
 How it runs by itself: it is bounded work per connector, amortized into ingest. After a
 snapshot is stored, `run_when_due` claims the connector's turn (one conditional UPDATE of
@@ -50,6 +52,7 @@ class Policy:
     keep_all: timedelta
     keep_hourly: timedelta
     interval: timedelta
+    keep_audit: timedelta = timedelta(days=365)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Outcome:
     marked: int = 0
     deleted_documents: int = 0
     freed_bytes: int = 0
+    deleted_events: int = 0
 
 
 def policy(settings: Settings) -> Policy:
@@ -66,7 +70,8 @@ def policy(settings: Settings) -> Policy:
     return Policy(keep_all=timedelta(days=settings.retain_all_days),
                   keep_hourly=timedelta(days=max(settings.retain_hourly_days,
                                                  settings.retain_all_days)),
-                  interval=timedelta(seconds=settings.retention_interval_s))
+                  interval=timedelta(seconds=settings.retention_interval_s),
+                  keep_audit=timedelta(days=settings.retain_audit_days))
 
 
 class _Statements:
@@ -107,6 +112,9 @@ class _Statements:
             f"DELETE FROM snapshot_documents WHERE {expired} AND id <> {mark} "
             f"RETURNING size_bytes")
         self.connector = f"SELECT current_document_id FROM connectors WHERE id = {mark}"
+        # The audit log (veracity_server/audit) past VERACITY_RETAIN_AUDIT_DAYS; one index range.
+        self.delete_events = (f"DELETE FROM connector_events WHERE connector_id = {mark} AND "
+                              f"at < {mark}")
         # Where marking must start: the oldest snapshot not looked at yet (ingest stores -1).
         self.oldest_unmarked = (f"SELECT MIN(taken_at) FROM snapshot_documents WHERE "
                                 f"connector_id = {mark} AND level = -1 AND taken_at < {mark}")
@@ -213,6 +221,8 @@ def run_connector(database: Database, connector_id: str, now: datetime, rules: P
                 outcome.deleted_documents = len(freed)
                 outcome.freed_bytes = sum(freed)
                 cursor.execute(sql.release_bytes, (outcome.freed_bytes, connector_id))
+            cursor.execute(sql.delete_events, (connector_id, times.time(now - rules.keep_audit)))
+            outcome.deleted_events = max(cursor.rowcount, 0)
     return outcome
 
 
