@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from ibkr_gateway_sim import pipeline
 from ibkr_gateway_sim.control_api import control
+from ibkr_gateway_sim.control_session_events import session_control
 from ibkr_gateway_sim.gateway_api import gateway, gateway_error
 from ibkr_gateway_sim.gateway_conf import GatewayConf
 from ibkr_gateway_sim.state import SimulatorState
@@ -43,6 +44,7 @@ def create_app(state: SimulatorState, certificate_pem: str | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the gateway's field order
     app.register_blueprint(gateway)
     app.register_blueprint(control)
+    app.register_blueprint(session_control)
     pipeline.install(app)
 
     @app.get("/")

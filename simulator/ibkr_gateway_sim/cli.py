@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the first live-orders call answers the orders at once")
     parser.add_argument("--price-tick", type=_seconds, metavar="SECONDS",
                         help="move prices automatically every SECONDS")
+    parser.add_argument("--manual-clock", action="store_true",
+                        help="time moves only through POST /sim/clock/advance (scenarios, "
+                             "benchmarks)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser
 
@@ -94,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         PortInUseError,
         SimulatorServer,
     )
+    from ibkr_gateway_sim.session import ManualClock
 
     server = SimulatorServer(options_from(arguments), host=arguments.host, port=port,
-                             use_tls=use_tls, ips=conf)
+                             use_tls=use_tls, ips=conf,
+                             clock=ManualClock() if arguments.manual_clock else None)
     try:
         server.start()
     except PortInUseError as error:

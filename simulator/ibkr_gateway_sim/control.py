@@ -62,6 +62,22 @@ class SimulatorControl:
         """Cut or restore the gateway's link to IBKR."""
         return self._call("POST", "/session/connected", {"connected": connected})
 
+    def session_event(self, event: str, **params: Any) -> dict[str, Any]:
+        """Apply a session event now (see session_events.py), e.g. `("competing_start")`."""
+        return self._call("POST", "/session/event", {"event": event, **params})
+
+    def schedule(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Schedule events `[{at_s, event, ...}]` on the simulator's clock (at_s from now)."""
+        return self._call("POST", "/timeline", {"events": events})
+
+    def timeline(self) -> dict[str, Any]:
+        """`{now, pending, applied}`."""
+        return self._call("GET", "/timeline")
+
+    def clear_timeline(self) -> dict[str, Any]:
+        """Forget every scheduled event."""
+        return self._call("DELETE", "/timeline")
+
     def session(self) -> dict[str, Any]:
         """The session's flags and remaining idle time."""
         return self._call("GET", "/session")

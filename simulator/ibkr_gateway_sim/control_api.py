@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ibkr_gateway_sim import control_specs
+from ibkr_gateway_sim import control_specs, session_events
 from ibkr_gateway_sim.gateway_api import sim_state
 from ibkr_gateway_sim.gateway_shapes import order_row
 from ibkr_gateway_sim.session import ManualClock
@@ -111,7 +111,7 @@ def session_status() -> Any:
     """The session as the simulator sees it."""
     state = sim_state()
     with state.lock:
-        state.session.expire_if_idle(state.now())
+        session_events.catch_up(state, state.now())
         return jsonify(state.session.describe(state.now()))
 
 
@@ -284,6 +284,7 @@ def advance_clock() -> Any:
                            status=409, code="no_manual_clock")
     with state.lock:
         state.clock.advance(float(seconds))
+        session_events.catch_up(state, state.now())  # events due meanwhile happen now
         return jsonify({"now": state.now()})
 
 

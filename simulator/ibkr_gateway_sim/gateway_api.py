@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ibkr_gateway_sim import gateway_shapes
+from ibkr_gateway_sim import gateway_shapes, session_events
 from ibkr_gateway_sim.session import USER_ID, USER_NAME
 from ibkr_gateway_sim.state import SimulatorState
 
@@ -91,8 +91,7 @@ def ssodh_init() -> Any:
     compete = bool(body.get("compete", True)) if isinstance(body, dict) else True
     state = sim_state()
     with state.lock:
-        state.session.open_brokerage_session(compete=compete)
-        return jsonify(state.session.auth_status())
+        return jsonify(session_events.ssodh_init_answer(state, compete))
 
 
 @gateway.route("/iserver/reauthenticate", methods=["GET", "POST"])

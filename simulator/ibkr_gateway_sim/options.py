@@ -29,6 +29,13 @@ class SimulatorOptions:
     seed: int = 7
     scenario: str = "demo"
     logged_in_at_start: bool = False
+    # Session scenarios (session_events.py). None keeps the old rules: an idle timeout ends the
+    # whole session, which lives for ever otherwise. With sso_sleep_timeout_s set, an idle
+    # timeout ends only the brokerage session (the gateway's own /sso/ping keeps the SSO one)
+    # and a `sleep` longer than it ends the SSO session; session_max_life_s ends any session
+    # that long after its login (IBKR: about 24 h).
+    sso_sleep_timeout_s: float | None = None
+    session_max_life_s: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The options as `/sim/config` shows them."""
@@ -43,7 +50,7 @@ class SimulatorOptions:
             setattr(self, name, _checked(name, value, getattr(self, name)))
 
 
-_OPTIONAL_NUMBERS = {"price_tick_interval_s"}
+_OPTIONAL_NUMBERS = {"price_tick_interval_s", "sso_sleep_timeout_s", "session_max_life_s"}
 
 
 def _checked(name: str, value: Any, current: Any) -> Any:

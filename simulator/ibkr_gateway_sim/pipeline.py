@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from flask import Flask, Response, current_app, g, jsonify, request
 
+from ibkr_gateway_sim import session_events
 from ibkr_gateway_sim.faults import Fault
 from ibkr_gateway_sim.gateway_api import gateway_error, sim_state
 from ibkr_gateway_sim.gateway_conf import GatewayConf
@@ -100,7 +101,14 @@ def _apply_faults(faults: list[Fault], template: str) -> Response | None:
 def _check_session(template: str, now: float) -> Response | None:
     state = sim_state()
     session = state.session
-    session.expire_if_idle(now)
+    session_events.catch_up(state, now)  # the timeline's events, idle and lifetime rules
+    if now < session.unreachable_until:  # a restarting gateway: nothing listens
+        handler = request.environ.get("ibkr_gateway_sim.handler")
+        if handler is not None:
+            handler.drop_connection()
+        return Response(status=502)
+    if session.iserver_down_until and template.startswith("/iserver/"):
+        return gateway_error("Service Unavailable", 503)  # the nightly reset's outage
     if template in _OPEN_ENDPOINTS:
         session.touch(now)
         return None

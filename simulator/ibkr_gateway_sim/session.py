@@ -60,6 +60,12 @@ class GatewaySession:
     portfolio_accounts_seen: bool = False  # /portfolio/accounts was called in this session
     orders_primed: bool = False  # the session's pre-flight orders call has been made
     lapsed_reason: str = ""
+    # Scenario state (session_events.py): the nightly /iserver outage, a restarting gateway,
+    # ssodh/init calls told to fail, and who holds the brokerage session while competing.
+    iserver_down_until: float = 0.0
+    unreachable_until: float = 0.0
+    ssodh_failures_left: int = 0
+    competing_platform: str = ""
 
     def login(self, now: float, brokerage: bool = True) -> None:
         """What the browser login does: an SSO session, normally with a brokerage session too."""
@@ -70,6 +76,7 @@ class GatewaySession:
         self.iserver_accounts_seen = self.portfolio_accounts_seen = False
         self.orders_primed = False
         self.lapsed_reason = ""
+        self.competing_platform = ""
 
     def logout(self, reason: str = "logged out") -> None:
         """End both tiers (the gateway's `/logout`, an idle timeout, or the control API)."""
@@ -77,6 +84,7 @@ class GatewaySession:
         self.iserver_accounts_seen = self.portfolio_accounts_seen = False
         self.orders_primed = False
         self.lapsed_reason = reason
+        self.competing_platform = ""
 
     def expire_if_idle(self, now: float) -> None:
         """Drop the session when nothing came in for longer than the idle timeout."""
@@ -129,4 +137,6 @@ class GatewaySession:
             "idle_timeout_s": self.idle_timeout_s,
             "expires_in_s": self.expires_in_ms(now) / 1000,
             "lapsed_reason": self.lapsed_reason,
+            "competing_platform": self.competing_platform,
+            "iserver_down": self.iserver_down_until > 0,
         }

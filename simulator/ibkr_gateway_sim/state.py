@@ -14,6 +14,7 @@ from ibkr_gateway_sim.pacing import Pacer
 from ibkr_gateway_sim.portfolio import Book
 from ibkr_gateway_sim.scenario import SCENARIOS
 from ibkr_gateway_sim.session import Clock, GatewaySession, SystemClock
+from ibkr_gateway_sim.session_events import SessionTimeline
 
 
 def build_book(scenario: str, seed: int) -> Book:
@@ -45,6 +46,7 @@ class SimulatorState:
         self.pacer = Pacer(penalty_box_s=options.penalty_box_s, enabled=options.pacing_enabled,
                            penalize_endpoint_limits=options.penalize_endpoint_limits)
         self.faults = FaultBoard()
+        self.timeline = SessionTimeline()
         self.positions_cache: dict[str, PositionsCache] = {}
         self.selected_account = self.book.accounts[0].account_id if self.book.accounts else ""
         self._ticker_stop = threading.Event()
@@ -79,6 +81,7 @@ class SimulatorState:
         self.session.lapsed_reason = ""
         self.pacer.clear()
         self.faults.clear()
+        self.timeline.clear()
         self.positions_cache.clear()
         self.selected_account = self.book.accounts[0].account_id if self.book.accounts else ""
         if self.options.logged_in_at_start:
