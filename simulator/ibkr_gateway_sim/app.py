@@ -12,6 +12,7 @@ from ibkr_gateway_sim.control_api import control
 from ibkr_gateway_sim.control_session_events import session_control
 from ibkr_gateway_sim.gateway_api import gateway, gateway_error
 from ibkr_gateway_sim.gateway_conf import GatewayConf
+from ibkr_gateway_sim.portfolio_analyst import portfolio_analyst
 from ibkr_gateway_sim.state import SimulatorState
 
 _LOGIN_PAGE = """<!doctype html>
@@ -43,6 +44,7 @@ def create_app(state: SimulatorState, certificate_pem: str | None = None,
     app.config["SIMULATOR_IPS"] = ips or GatewayConf()
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the gateway's field order
     app.register_blueprint(gateway)
+    app.register_blueprint(portfolio_analyst)
     app.register_blueprint(control)
     app.register_blueprint(session_control)
     pipeline.install(app)

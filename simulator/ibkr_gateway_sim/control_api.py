@@ -36,6 +36,14 @@ def _render_value_error(error: ValueError) -> tuple[Response, int]:
     return jsonify({"error": {"code": "invalid_request", "message": str(error)}}), 400
 
 
+@control.before_request
+def _close_ended_days() -> None:
+    # Before a control call changes the book, days that ended close with the book as it was.
+    state = sim_state()
+    with state.lock:
+        state.observe_history()
+
+
 def _body() -> dict[str, Any]:
     if not request.get_data():
         return {}

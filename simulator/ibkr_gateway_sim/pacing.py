@@ -16,6 +16,10 @@ ENDPOINT_MIN_INTERVAL_S = {
     "/portfolio/subaccounts": 5.0,
     "/tickle": 1.0,
     "/sso/validate": 60.0,
+    # Portfolio Analyst: 1 request per 15 minutes each.
+    "/pa/performance": 900.0,
+    "/pa/summary": 900.0,
+    "/pa/transactions": 900.0,
 }
 
 

@@ -65,6 +65,7 @@ def _before_gateway_request() -> Response | None:
     if answered is not None:
         return answered
     with state.lock:
+        state.observe_history()  # a day that ended closes before anything reads the book
         now = state.now()
         decision = state.pacer.admit(template, now)
         if not decision.allowed:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ibkr_gateway_sim import gateway_shapes
 from ibkr_gateway_sim.faults import FaultBoard
+from ibkr_gateway_sim.flex.service import FlexService
+from ibkr_gateway_sim.nav_history import NavHistory
 from ibkr_gateway_sim.options import SimulatorOptions
 from ibkr_gateway_sim.pacing import Pacer
 from ibkr_gateway_sim.portfolio import Book
@@ -26,6 +30,10 @@ def build_book(scenario: str, seed: int) -> Book:
             f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}") from None
 
 
+# IBKR's business days and Flex timestamps follow New York time.
+IBKR_TIME_ZONE = ZoneInfo("America/New_York")
+
+
 @dataclass
 class PositionsCache:
     """The paged positions endpoint answers from a cached list, like the real gateway."""
@@ -40,8 +48,15 @@ class SimulatorState:
     def __init__(self, options: SimulatorOptions, clock: Clock | None = None) -> None:
         self.options = options
         self.clock: Clock = clock or SystemClock()
+        # The simulated wall clock: real time at start, then moved by the (maybe manual) clock,
+        # so advancing a manual clock by a day makes the simulated date move on by a day.
+        self.wall_origin = time.time()
+        self.clock_origin = self.clock.now()
         self.lock = threading.RLock()
         self.book = build_book(options.scenario, options.seed)
+        self.history = NavHistory(options.seed)
+        self.history.start(self.book, self.today())
+        self.flex = FlexService()
         self.session = GatewaySession(idle_timeout_s=options.idle_timeout_s)
         self.pacer = Pacer(penalty_box_s=options.penalty_box_s, enabled=options.pacing_enabled,
                            penalize_endpoint_limits=options.penalize_endpoint_limits)
@@ -58,10 +73,26 @@ class SimulatorState:
         """Seconds on the simulator's clock (monotonic, or manual in tests)."""
         return self.clock.now()
 
-    @staticmethod
-    def wall_ms() -> int:
+    def wall_time(self) -> float:
+        """Epoch seconds on the simulated wall clock (real time unless the clock is manual)."""
+        return self.wall_origin + (self.clock.now() - self.clock_origin)
+
+    def wall_ms(self) -> int:
         """Epoch milliseconds for timestamps in gateway answers."""
-        return int(time.time() * 1000)
+        return int(self.wall_time() * 1000)
+
+    def local_now(self) -> dt.datetime:
+        """The simulated time in New York (IBKR's business day and Flex timestamps)."""
+        return dt.datetime.fromtimestamp(self.wall_time(), IBKR_TIME_ZONE)
+
+    def today(self) -> dt.date:
+        """The simulated date in New York."""
+        return self.local_now().date()
+
+    def observe_history(self) -> None:
+        """Close the days that ended since the last look (call with the lock held, before
+        anything reads or changes the book)."""
+        self.history.observe(self.book, self.today())
 
     def apply_options(self) -> None:
         """Push changed options into the parts that copy them."""
@@ -83,6 +114,9 @@ class SimulatorState:
         self.faults.clear()
         self.timeline.clear()
         self.positions_cache.clear()
+        self.history = NavHistory(seed)
+        self.history.start(self.book, self.today())
+        self.flex.reset()
         self.selected_account = self.book.accounts[0].account_id if self.book.accounts else ""
         if self.options.logged_in_at_start:
             self.session.login(self.now())
@@ -90,6 +124,7 @@ class SimulatorState:
     def book_changed(self) -> None:
         """Accounts or positions were replaced: cached pages and selections must follow."""
         self.positions_cache.clear()
+        self.history.anchor_new_accounts(self.book, self.today())
         ids = [account.account_id for account in self.book.accounts]
         if self.selected_account not in ids:
             self.selected_account = ids[0] if ids else ""
@@ -136,6 +171,7 @@ class SimulatorState:
         def tick_until_stopped() -> None:
             while not stop.wait(interval):
                 with self.lock:
+                    self.observe_history()  # a day that ended closes at its last prices
                     self.book.tick_prices()
 
         self._ticker = threading.Thread(target=tick_until_stopped, name="sim-price-ticker",
