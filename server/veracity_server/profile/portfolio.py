@@ -12,8 +12,10 @@ The value history comes from `value_points` at the resolution retention keeps fo
 (every point for a day, the last of each hour for a week, of each four-hour block for a month,
 of each day beyond),
 with the points that retention has not looked at yet, so a range costs the same however long
-the history is. Numbers leave as exact decimal strings. Per-position risk (protective
-stop) is added by `veracity_server.profile.risk.annotate_account`.
+the history is; days without live points show the daily history the connector sent (gateway
+or Flex, veracity_server/daily_history/series.py), each point marked with its `source`.
+Numbers leave as exact decimal strings. Per-position risk (protective stop) is added by
+`veracity_server.profile.risk.annotate_account`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from veracity_contract.connector import SnapshotRequest
 from veracity_server.columns import iso_utc
+from veracity_server.daily_history.series import add_history
 from veracity_server.models import Connector, SnapshotDocument, ValuePoint
 from veracity_server.profile.risk import annotate_account
 
@@ -171,8 +174,10 @@ def value_history(session: Session, user_id: int, chart: ChartRange,
         # snapshots of one moment, say the same thing.
         if points and chart.bucket(points[-1]["taken_at"]) == chart.bucket(moment):
             points.pop()
-        points.append({"taken_at": moment, "net_liquidation": _plain(value)})
-    return list(series.values())
+        points.append({"taken_at": moment, "net_liquidation": _plain(value), "source": "live"})
+    # Daily history (issue 19) fills the days without live points, marked with its source.
+    return add_history(list(series.values()), session, user_id,
+                       None if chart.span is None else now - chart.span, now, limit)
 
 
 def _iso_moment(stored: Any) -> str:

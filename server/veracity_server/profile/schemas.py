@@ -3,6 +3,8 @@ so risk fields added by server.profile.risk stay valid)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 
@@ -57,10 +59,12 @@ class AccountOut(BaseModel):
 
 
 class HistoryPoint(BaseModel):
-    """Net liquidation at one moment."""
+    """Net liquidation at one moment, and where it comes from: a live snapshot, or the daily
+    history of a day without one (the gateway's Portfolio Analyst or a Flex statement)."""
 
     taken_at: str
     net_liquidation: str
+    source: Literal["live", "gateway", "flex"] = "live"
 
 
 class HistorySeries(BaseModel):
