@@ -35,6 +35,7 @@ API_VERSION = "1"
 BLUEPRINTS = [
     "veracity_server.auth.views:blueprint",
     "veracity_server.pairing.views:blueprint",
+    "veracity_server.audit.views:blueprint",
     "veracity_server.ingest.views:blueprint",
     "veracity_server.daily_history.views:blueprint",
     "veracity_server.profile.views:blueprint",

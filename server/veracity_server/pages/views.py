@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -18,10 +19,12 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
 
+from veracity_server.audit.views import CURSOR_MAX_LENGTH, users_connector
 from veracity_server.auth.guards import csrf_token, current_user_id, end_session
 from veracity_server.db import get_session
-from veracity_server.errors import NotAuthenticated
+from veracity_server.errors import InvalidRequest, NotAuthenticated
 from veracity_server.models import User
+from veracity_server.pages.activity import activity_for, events_view, health_by_connector
 from veracity_server.pages.connectors_view import connectors_page
 from veracity_server.pages.data import connectors_for, portfolio_for, portfolio_version
 from veracity_server.pages.portfolio_view import portfolio_page
@@ -100,6 +103,7 @@ def ibkr_page() -> Any:
     version = portfolio_version(user.id, chart.name)
     status_html = render_status_region(user.id)
     portfolio_html = render_portfolio_region(user.id, chart)
+    activity = activity_for(connectors_page(connectors_for(user.id))["connectors"])
     return render_template(
         "profile_ibkr.html",
         user_email=user.email,
@@ -110,6 +114,7 @@ def ibkr_page() -> Any:
         portfolio_html=Markup(portfolio_html),  # noqa: S704 (our own escaped template output)
         portfolio_version=version,
         chart_range=chart.name,
+        activity=activity,
     )
 
 
@@ -121,7 +126,8 @@ def page_chart_range() -> ChartRange:
 
 def render_status_region(user_id: int) -> str:
     """The connectors list and troubleshooting panel as HTML."""
-    return render_template("_status_region.html", status=connectors_page(connectors_for(user_id)))
+    return render_template("_status_region.html", status=connectors_page(connectors_for(user_id)),
+                           health=health_by_connector(user_id))
 
 
 def render_portfolio_region(user_id: int, chart: ChartRange) -> str:
@@ -148,6 +154,17 @@ def fragment_response(html: str, version: str | None = None) -> Response:
 def connectors_fragment() -> Any:
     """The connectors list and troubleshooting panel, re-rendered for the page's polling."""
     return fragment_response(render_status_region(current_user_id()))
+
+
+@blueprint.get("/profile/ibkr/fragments/events/<connector_id>")
+def events_fragment(connector_id: str) -> Any:
+    """The next page of a connector's audit log ("More"), as list items (pages/activity.py)."""
+    connector = users_connector(get_session(), current_user_id(), connector_id)
+    cursor = request.args.get("cursor")
+    if cursor is not None and len(cursor) > CURSOR_MAX_LENGTH:
+        raise InvalidRequest(f"cursor: at most {CURSOR_MAX_LENGTH} characters")
+    return fragment_response(render_template("_event_items.html", page=events_view(
+        connector.id, cursor, datetime.now(UTC))))
 
 
 @blueprint.get("/profile/ibkr/fragments/portfolio")
