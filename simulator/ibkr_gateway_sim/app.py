@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 from ibkr_gateway_sim import pipeline
 from ibkr_gateway_sim.control_api import control
 from ibkr_gateway_sim.control_session_events import session_control
+from ibkr_gateway_sim.flex.api import flex_service
+from ibkr_gateway_sim.flex.control_api import flex_control
 from ibkr_gateway_sim.gateway_api import gateway, gateway_error
 from ibkr_gateway_sim.gateway_conf import GatewayConf
 from ibkr_gateway_sim.portfolio_analyst import portfolio_analyst
@@ -45,6 +47,8 @@ def create_app(state: SimulatorState, certificate_pem: str | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the gateway's field order
     app.register_blueprint(gateway)
     app.register_blueprint(portfolio_analyst)
+    app.register_blueprint(flex_service)  # IBKR's Flex Web Service paths (not the gateway's)
+    app.register_blueprint(flex_control)
     app.register_blueprint(control)
     app.register_blueprint(session_control)
     pipeline.install(app)

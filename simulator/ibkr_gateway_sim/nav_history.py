@@ -203,7 +203,7 @@ class NavHistory:
 
     def _synthetic_close(self, anchor: _Anchor, day: dt.date) -> AccountClose:
         steps = count_business_days_after(day, anchor.day)
-        contracts = {}
+        contracts: dict[int, Contract] = {}
         for conid, contract in anchor.contracts.items():
             if contract.asset_class in ("FUT", "FOP"):
                 # Futures settle their P&L into cash every day; a walk of their price would
@@ -215,8 +215,8 @@ class NavHistory:
             past.__dict__.update(contract.__dict__)
             past.price = round(max(contract.price * factor, 0.01), 4)
             contracts[conid] = past
-        past = Book(accounts=[anchor.account], contracts=contracts, seed=self.seed)
-        return close_from_book(past, anchor.account, day, observed=False)
+        past_book = Book(accounts=[anchor.account], contracts=contracts, seed=self.seed)
+        return close_from_book(past_book, anchor.account, day, observed=False)
 
     def _walk(self, anchor: _Anchor, conid: int, steps: int) -> float:
         """Sum of the last `steps` daily log returns of a contract before its anchor day."""

@@ -44,8 +44,9 @@ def install(app: Flask) -> None:
 
 
 def _refuse_callers_outside_allow_list() -> Response | None:
-    # conf.yaml's ips.allow / ips.deny guard the gateway (not the simulator's control API).
-    if request.path.startswith("/sim/"):
+    # conf.yaml's ips.allow / ips.deny guard the gateway (not the simulator's control API, nor
+    # the Flex Web Service, which is IBKR's internet service served here on the same port).
+    if request.path.startswith(("/sim/", "/AccountManagement/", "/Universal/")):
         return None
     ips: GatewayConf = current_app.config["SIMULATOR_IPS"]
     if ips.allows(request.remote_addr or ""):

@@ -48,7 +48,7 @@ MAX_DAYS_PER_REQUEST = 365
 DEFAULT_TOKEN_LIFETIME_S = 6 * 3600.0  # IBKR's default "Should Expire After"
 REFERENCE_LIFETIME_S = 3600.0  # UNVERIFIED how long IBKR keeps a reference code
 
-DEMO_TOKEN = "463927185020316478529401"
+DEMO_TOKEN = "463927185020316478529401"  # noqa: S105 (a made-up token the demo documents)
 DEMO_QUERY_ID = "987654"  # the last 365 days, every section, positions at each day's end
 DEMO_DAILY_QUERY_ID = "987655"  # the last business day
 
@@ -105,6 +105,7 @@ class PendingStatement:
     period: str  # the FlexStatement's `period` attribute
     requested_at: float
     polls: int = 0
+    generated_at: dt.datetime | None = None  # set when first served (whenGenerated)
 
 
 @dataclass
