@@ -252,6 +252,17 @@ def test_reconciliation_of_matching_and_differing_days(world: World) -> None:
     ])
     assert len(events) == 2 and all(event.connector_id == world.connector_id
                                     for event in events)
+    # The profile API (and the page built on it) lists them newest day first, both values.
+    listed = world.client.get(PORTFOLIO).get_json()["reconciliation"]
+    assert listed["total"] == 4
+    assert [(row["report_date"], row["kind"], row["live_value"], row["history_value"])
+            for row in listed["differences"]] == [
+        (positions_off.isoformat(), "quantity", "0", "5"),
+        (positions_off.isoformat(), "quantity", "101", "90"),
+        (positions_off.isoformat(), "quantity", "102", "0"),
+        (nav_off.isoformat(), "nav", "100000.0000", "100100.0100")]
+    page = world.client.get("/profile/ibkr").get_data(as_text=True)
+    assert 'id="reconciliation-table"' in page and "100,100.01 USD" in page
     # Sent again: nothing new stored, no second event.
     before = dump_database(world.app)
     again = _post(world, batch).get_json()

@@ -14,7 +14,7 @@ def test_empty_portfolio(app, client) -> None:
     build_world(app, client)
     assert client.get(PORTFOLIO).get_json() == {
         "as_of": None, "accounts": [], "net_liquidation_by_currency": {}, "range": "1M",
-        "value_history": []}
+        "value_history": [], "reconciliation": {"total": 0, "differences": []}}
 
 
 def test_every_account_is_current_and_currencies_are_not_mixed(app, client) -> None:

@@ -4,6 +4,11 @@ The page draws its chart on the server so it needs no chart library, no inline s
 third-party code (the Content-Security-Policy allows only our own scripts). This module only
 computes geometry; the template `_chart.html` turns it into SVG markup (Jinja escapes every
 label). One chart per currency: values in different currencies never share an axis.
+
+Points carry their source: "live" (the connector's snapshots) or daily history for days
+without live data, "gateway" (Portfolio Analyst) or "flex" (a Flex statement). History points
+get a marker of their own on the line, a legend entry and a column in the table, so the page
+never passes a backfilled value off as a live one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ MARGIN_BOTTOM = 36
 # cannot be told apart at this width, so thin them (the latest point is always kept).
 MAX_POINTS_PER_SERIES = 240
 MAX_TABLE_ROWS = 30
+LIVE = "live"
+SOURCE_LABELS = {LIVE: "Live", "gateway": "Gateway history", "flex": "Flex statement"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class Series:
     label: str
     currency: str
     points: list[tuple[datetime, Decimal]]
+    # Where each point comes from (by its moment); absent = live.
+    sources: dict[datetime, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,6 +58,9 @@ class ChartGeometry:
     summaries: list[str] = field(default_factory=list)
     table_rows: list[dict] = field(default_factory=list)
     table_total_points: int = 0
+    # History points drawn as markers ({x, y, source}) and the sources the chart shows.
+    markers: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
     plot_left: int = MARGIN_LEFT
     plot_right: int = WIDTH - MARGIN_RIGHT
     plot_top: int = MARGIN_TOP
@@ -161,6 +173,17 @@ def build_chart(currency: str, series: list[Series]) -> ChartGeometry:
             "single": len(coordinates) == 1,
         })
         chart.summaries.append(series_summary(item, currency))
+        for (moment, _), (x, y) in zip(points, coordinates, strict=True):
+            source = item.sources.get(moment, LIVE)
+            if source != LIVE:
+                chart.markers.append({"x": x, "y": y, "source": source,
+                                      "css_class": f"marker-{source}"})
+    shown = {item.sources.get(moment, LIVE) for item in series for moment, _ in item.points}
+    if shown - {LIVE}:
+        chart.sources = [{"source": source, "label": SOURCE_LABELS[source],
+                          "count": sum(1 for item in series for moment, _ in item.points
+                                       if item.sources.get(moment, LIVE) == source)}
+                         for source in SOURCE_LABELS if source in shown]
     largest = max(abs(axis_low), abs(axis_high))
     tick = axis_low
     while tick <= axis_high:
@@ -174,10 +197,12 @@ def build_chart(currency: str, series: list[Series]) -> ChartGeometry:
                   ("start", "middle", "end")[index])
         chart.x_ticks.append({"x": round(x_of(moment), 1), "label": axis_time(moment, end - start),
                               "anchor": anchor})
-    rows = sorted(((moment, item.label, value) for item in series for moment, value in
-                   item.points), key=lambda row: row[0], reverse=True)
+    rows = sorted(((moment, item.label, value, item.sources.get(moment, LIVE))
+                   for item in series for moment, value in item.points),
+                  key=lambda row: row[0], reverse=True)
     chart.table_total_points = len(rows)
     chart.table_rows = [{"when": short_datetime(moment), "when_iso": moment.isoformat(),
-                         "label": label, "value": money(value, currency)}
-                        for moment, label, value in rows[:MAX_TABLE_ROWS]]
+                         "label": label, "value": money(value, currency), "source": source,
+                         "source_label": SOURCE_LABELS.get(source, source)}
+                        for moment, label, value, source in rows[:MAX_TABLE_ROWS]]
     return chart

@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 
 from veracity_server.columns import utc_now
 from veracity_server.db import get_session
-from veracity_server.models import Connector, SnapshotDocument
+from veracity_server.models import (
+    Connector,
+    DailyHistoryPoint,
+    ReconciliationDifference,
+    SnapshotDocument,
+)
 from veracity_server.pairing.service import list_connectors
 from veracity_server.profile.portfolio import ChartRange, build_portfolio, chart_range
 from veracity_server.settings import current_settings
@@ -44,6 +49,12 @@ def portfolio_version(user_id: int, chart_range_name: str = "") -> str:
                             .where(SnapshotDocument.user_id == user_id))
     connectors = session.execute(select(func.count(Connector.id), func.max(Connector.revoked_at))
                                  .where(Connector.user_id == user_id)).one()
+    # Daily history and its reconciliation change the chart and the differences table too.
+    history = session.scalar(select(func.max(DailyHistoryPoint.id))
+                             .where(DailyHistoryPoint.user_id == user_id))
+    differences = session.execute(select(func.count(ReconciliationDifference.id),
+                                         func.max(ReconciliationDifference.id))
+                                  .where(ReconciliationDifference.user_id == user_id)).one()
     parts = (f"{user_id}:{newest}:{tuple(connectors)}:{int(time.time() // 60)}:"
-             f"{chart_range_name}")
+             f"{chart_range_name}:{history}:{tuple(differences)}")
     return "p" + hashlib.sha256(parts.encode()).hexdigest()[:31]

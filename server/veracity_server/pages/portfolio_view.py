@@ -152,15 +152,55 @@ def history_series(portfolio: dict[str, Any]) -> dict[str, list[Series]]:
     by_currency: dict[str, list[Series]] = defaultdict(list)
     for entry in portfolio.get("value_history") or []:
         points = []
+        sources: dict[datetime, str] = {}
         for point in entry.get("points") or []:
             moment = parse_time(point.get("taken_at"))
             value = as_decimal(point.get("net_liquidation"))
             if moment is not None and value is not None:
                 points.append((moment, value))
+                if point.get("source") not in (None, "live"):
+                    sources[moment] = str(point["source"])
         code = entry.get("currency") or ""
         by_currency[code].append(Series(label=str(entry.get("account_id") or "—"),
-                                        currency=code, points=points))
+                                        currency=code, points=points, sources=sources))
     return by_currency
+
+
+RECONCILIATION_KINDS = {"nav": "Net asset value", "currency": "Base currency",
+                        "quantity": "Quantity"}
+RECONCILIATION_SOURCES = {"gateway": "Gateway history", "flex": "Flex statement"}
+
+
+def reconciliation_rows(portfolio: dict[str, Any]) -> list[dict[str, Any]]:
+    """Display text for each difference between history and the live end of day (newest
+    day first, as the API orders them), with both values and their difference."""
+    rows = []
+    for item in (portfolio.get("reconciliation") or {}).get("differences") or []:
+        kind = item.get("kind")
+        live, history = item.get("live_value"), item.get("history_value")
+        currency = item.get("currency") or ""
+        if kind == "nav":
+            shown = (money(live, currency), money(history, currency))
+            gap = as_decimal(history), as_decimal(live)
+            difference = (money(gap[0] - gap[1], currency)
+                          if gap[0] is not None and gap[1] is not None else "—")
+        elif kind == "quantity":
+            shown = (number(live), number(history))
+            gap = as_decimal(history), as_decimal(live)
+            difference = (number(gap[0] - gap[1])
+                          if gap[0] is not None and gap[1] is not None else "—")
+        else:
+            shown, difference = (live or "—", history or "—"), "—"
+        what = RECONCILIATION_KINDS.get(str(kind), str(kind))
+        if kind == "quantity":
+            what = f"{what} of {item.get('symbol') or item.get('conid')}"
+        rows.append({"report_date": item.get("report_date") or "—",
+                     "account_id": item.get("account_id") or "—",
+                     "source": RECONCILIATION_SOURCES.get(str(item.get("source")),
+                                                          str(item.get("source"))),
+                     "kind": kind, "what": what, "conid": item.get("conid"),
+                     "live": shown[0], "history": shown[1], "difference": difference})
+    return rows
 
 
 def portfolio_page(portfolio: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -185,4 +225,6 @@ def portfolio_page(portfolio: dict[str, Any], now: datetime | None = None) -> di
         "last_sync_full": short_datetime(last_sync),
         "position_count": sum(view["position_count"] for view in views),
         "without_stop": sum(view["without_stop"] for view in views),
+        "reconciliation": reconciliation_rows(portfolio),
+        "reconciliation_total": int((portfolio.get("reconciliation") or {}).get("total") or 0),
     }

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from veracity_contract.connector import SnapshotRequest
 from veracity_server.columns import iso_utc
+from veracity_server.daily_history.reconcile import differences_for
 from veracity_server.daily_history.series import add_history
 from veracity_server.models import Connector, SnapshotDocument, ValuePoint
 from veracity_server.profile.risk import annotate_account
@@ -40,6 +41,7 @@ from veracity_server.profile.risk import annotate_account
 # A chart needs a shape, not every point: at most this many per account (the page's chart is
 # about 700 pixels wide).
 MAX_HISTORY_POINTS_PER_ACCOUNT = 250
+MAX_RECONCILIATION_ROWS = 200
 LEVELS = (0, 1, 2, 3)  # retention's: any snapshot, the last of its hour, 4-hour block, day
 
 
@@ -230,4 +232,17 @@ def build_portfolio(session: Session, user_id: int, chart: ChartRange, now: date
                                         for currency, total in sorted(totals.items())},
         "range": chart.name,
         "value_history": value_history(session, user_id, chart, now),
+        "reconciliation": reconciliation(session, user_id),
     }
+
+
+def reconciliation(session: Session, user_id: int) -> dict[str, Any]:
+    """Where daily history and live end-of-day snapshots disagree, newest day first
+    (veracity_server/daily_history/reconcile.py; at most MAX_RECONCILIATION_ROWS)."""
+    rows, total = differences_for(session, user_id, MAX_RECONCILIATION_ROWS)
+    return {"total": total, "differences": [{
+        "report_date": row.report_date.isoformat(), "account_id": row.account_id,
+        "source": row.source, "kind": row.kind, "conid": row.conid, "symbol": row.symbol,
+        "currency": row.currency, "live_value": row.live_value,
+        "history_value": row.history_value, "live_taken_at": iso_utc(row.live_taken_at)}
+        for row in rows]}

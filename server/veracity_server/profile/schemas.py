@@ -75,6 +75,29 @@ class HistorySeries(BaseModel):
     points: list[HistoryPoint]
 
 
+class ReconciliationDifferenceOut(BaseModel):
+    """A day where history and the live end-of-day snapshot disagree, with both values:
+    `kind` "nav" or "currency" (the account), "quantity" (one position, by conid)."""
+
+    report_date: str
+    account_id: str
+    source: Literal["gateway", "flex"]
+    kind: Literal["nav", "currency", "quantity"]
+    conid: int | None
+    symbol: str | None
+    currency: str | None
+    live_value: str | None
+    history_value: str | None
+    live_taken_at: str
+
+
+class ReconciliationOut(BaseModel):
+    """The differences, newest day first (at most 200), and how many there are."""
+
+    total: int
+    differences: list[ReconciliationDifferenceOut]
+
+
 class PortfolioAnswer(BaseModel):
     """Current accounts, totals per currency, and the value history."""
 
@@ -83,3 +106,4 @@ class PortfolioAnswer(BaseModel):
     net_liquidation_by_currency: dict[str, str]
     range: str
     value_history: list[HistorySeries]
+    reconciliation: ReconciliationOut
