@@ -42,15 +42,31 @@ class Check:
 
 def run_doctor(settings: Settings, folders: Folders) -> list[Check]:
     """Run every check; never raises for a failed check."""
-    checks: list[Check] = [Check("settings", "ok", f"{folders.settings_file} "
-                                 f"({'found' if folders.settings_file.exists() else 'defaults'})")]
-    key, key_check = _key(settings, folders)
-    checks.append(key_check)
-    checks += _gateway_folder(settings)
+    key, checks = _local(settings, folders)
     gateway_check, gateway_state, gateway_message = _gateway(settings, folders)
     checks += gateway_check
     checks += _veracity(settings, key, gateway_state, gateway_message)
     return checks
+
+
+def local_checks(settings: Settings, folders: Folders, *, key: bool = True) -> list[Check]:
+    """The checks of this computer alone (settings, key unless `key=False`, gateway folder,
+    Java): quick, no network, nothing sent to the gateway or Veracity. The running connector
+    reports them with its heartbeats (veracity_connector/health.py); the gateway session and
+    Veracity's answer it knows from its own work, and its key from its own key keeper."""
+    return _local(settings, folders, with_key=key)[1]
+
+
+def _local(settings: Settings, folders: Folders,
+           with_key: bool = True) -> tuple[str | None, list[Check]]:
+    checks: list[Check] = [Check("settings", "ok", f"{folders.settings_file} "
+                                 f"({'found' if folders.settings_file.exists() else 'defaults'})")]
+    key = None
+    if with_key:
+        key, key_check = _key(settings, folders)
+        checks.append(key_check)
+    checks += _gateway_folder(settings)
+    return key, checks
 
 
 def _key(settings: Settings, folders: Folders) -> tuple[str | None, Check]:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from veracity_connector.engine.outcome import EngineCounters
 from veracity_connector.engine.timetable import Timetable
@@ -156,7 +157,7 @@ class Delivery:
                   uptime_s: int) -> None:
         """Tell Veracity we are alive and how the gateway is; adopt the schedule it answers."""
         assert self._veracity is not None
-        body = {
+        body: dict[str, Any] = {
             "connector_version": connector_version(),
             "uptime_s": uptime_s,
             "last_snapshot_at": self.last_snapshot_at.isoformat()

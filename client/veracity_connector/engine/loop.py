@@ -35,6 +35,7 @@ from veracity_connector.engine.session import GatewaySession
 from veracity_connector.engine.timetable import KEY_POLL_INTERVAL_S, GapDetector, Timetable
 from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.gateway.pacing import PacerStopped
+from veracity_connector.health import HealthReporter, engine_sources
 from veracity_connector.outbox import Outbox, OutboxLimits
 from veracity_connector.settings import Folders, Settings
 from veracity_connector.state import (
@@ -93,6 +94,8 @@ class Engine:
                                            stop_event=self._stop_event,
                                            proxy=settings.proxy)
         self.keys = KeyKeeper(settings, folders, credentials)
+        # The health summary sent with heartbeats: doctor's quick checks, every few minutes.
+        self.health = HealthReporter(engine_sources(settings, folders, self.keys), clock=clock)
         self.timetable = Timetable(settings, clock())
         self.collector = SnapshotCollector(self.gateway, self.outbox, settings, self.counters,
                                            clock)
@@ -306,7 +309,8 @@ class Engine:
     def _heartbeat(self, key: str) -> None:
         session = self.session.latest_or_checked()
         self.delivery.heartbeat(key, session, gateway_port=self.gateway.port,
-                                uptime_s=int(self._clock() - self._started_at))
+                                uptime_s=int(self._clock() - self._started_at),
+                                health=self.health.summary())
 
     def _publish(self) -> None:
         """Derive the person-facing state from what the engine knows and publish it."""
