@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     taken_at TEXT NOT NULL,
     queued_at REAL NOT NULL,
     size INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'snapshot'
 );
 CREATE TABLE IF NOT EXISTS refusals (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,6 +44,8 @@ CREATE TABLE IF NOT EXISTS refusals (
 );
 """
 REFUSALS_KEPT = 20  # the newest refused snapshots, kept with Veracity's message for support
+SNAPSHOT = "snapshot"  # an item's kind: a snapshot, sent to /snapshots
+HISTORY = "history"  # a batch of daily history points, sent to the daily-history endpoint
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class OutboxItem:
     snapshot_id: str
     taken_at: str
     body: str
+    kind: str = SNAPSHOT
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,10 @@ class Outbox:
         with self._connect() as connection:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(outbox)")}
+            if "kind" not in columns:  # an outbox written before history batches existed
+                connection.execute(
+                    "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'snapshot'")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -95,15 +103,21 @@ class Outbox:
             connection.execute("PRAGMA busy_timeout=30000")
             yield connection
 
-    def put(self, snapshot_id: str, taken_at: str, body: str) -> list[str]:
+    def put(self, snapshot_id: str, taken_at: str, body: str, kind: str = SNAPSHOT
+            ) -> list[str]:
         """Queue a snapshot (a second put of the same id is ignored); returns ids dropped."""
+        return self.put_many([(snapshot_id, taken_at, body)], kind)
+
+    def put_many(self, items: list[tuple[str, str, str]], kind: str = SNAPSHOT) -> list[str]:
+        """Queue (id, taken_at, body) items in one transaction: all of them or none."""
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.execute(
-                    "INSERT OR IGNORE INTO outbox (snapshot_id, taken_at, queued_at, size, body)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (snapshot_id, taken_at, self._clock(), len(body.encode()), body))
+                connection.executemany(
+                    "INSERT OR IGNORE INTO outbox (snapshot_id, taken_at, queued_at, size, body,"
+                    " kind) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(item_id, taken_at, self._clock(), len(body.encode()), body, kind)
+                     for item_id, taken_at, body in items])
                 dropped = self._enforce_limits(connection)
                 connection.execute("COMMIT")
             except BaseException:
@@ -138,7 +152,7 @@ class Outbox:
         """The oldest queued snapshots, in the order they were taken."""
         with self._connect() as connection:
             rows = connection.execute(
-                "SELECT seq, snapshot_id, taken_at, body FROM outbox ORDER BY seq LIMIT ?",
+                "SELECT seq, snapshot_id, taken_at, body, kind FROM outbox ORDER BY seq LIMIT ?",
                 (limit,)).fetchall()
         return [OutboxItem(*row) for row in rows]
 
@@ -175,10 +189,13 @@ class Outbox:
                 " ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
         return [Refusal(*row) for row in rows]
 
-    def count(self) -> int:
-        """How many snapshots are waiting."""
+    def count(self, kind: str | None = None) -> int:
+        """How many items (of `kind`, or of any kind) are waiting."""
         with self._connect() as connection:
-            return int(connection.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            if kind is None:
+                return int(connection.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return int(connection.execute("SELECT COUNT(*) FROM outbox WHERE kind = ?",
+                                          (kind,)).fetchone()[0])
 
     def clear(self) -> int:
         """Drop everything (after unpairing: data must not go to another pairing)."""

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field
 from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from veracity_connector.gateway.transport import GatewayAddress
+from veracity_connector.gateway.transport import GatewayAddress, is_loopback_host
+from veracity_connector.history.flex_client import DEFAULT_FLEX_URL
 from veracity_connector.proxies import validate_proxy_setting
 from veracity_connector.veracity_api import validate_veracity_url
 
@@ -87,6 +89,16 @@ def _veracity_url(value: Any) -> str:
 def _proxy(value: Any) -> str | None:
     text = _optional_text(value)
     return validate_proxy_setting(text) if text else None
+
+
+def _flex_url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must look like " + DEFAULT_FLEX_URL)
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        raise ValueError("must use https (plain http only on localhost: a simulator)")
+    return text
 
 
 def _gateway_url(value: Any) -> str:
@@ -161,6 +173,10 @@ class Settings(BaseSettings):
         description="Veracity's traffic through this proxy (http://[user:password@]host:port), "
                     "or none for a direct connection; unset: HTTPS_PROXY/NO_PROXY, else the "
                     "system proxy")
+    flex_url: Annotated[str, BeforeValidator(_flex_url)] = Field(
+        default=DEFAULT_FLEX_URL, validation_alias="IBKR_CONNECTOR_FLEX_URL",
+        description="IBKR's Flex Web Service (…/FlexWebService; SendRequest and GetStatement "
+                    "below it), contacted only once Flex is set up")
     log_level: Annotated[str, BeforeValidator(_choice(LOG_LEVELS, upper=True))] = Field(
         default="INFO", validation_alias="IBKR_CONNECTOR_LOG_LEVEL",
         description="DEBUG, INFO, WARNING or ERROR")

@@ -54,6 +54,7 @@ from veracity_connector.veracity_answers import (
     read_answer,
 )
 from veracity_contract.connector import HeartbeatAnswer, SnapshotAnswer
+from veracity_contract.daily_history import DailyHistoryAnswer
 from veracity_contract.pairing import ExchangeAnswer
 
 # The answers' names stay importable from here, where callers and tests find them.
@@ -81,6 +82,7 @@ logger = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({502, 503, 504})  # a proxy or server briefly away
 EXCHANGE_PATH = "/api/v1/connector/exchange"
+DAILY_HISTORY_PATH = "/api/v1/connector/history/daily"
 
 
 class VeracityConfigurationError(ValueError):
@@ -217,6 +219,11 @@ class VeracityClient:
                              self._post("/api/v1/connector/snapshots", payload, key=key),
                              "snapshot")
         return answer.duplicate
+
+    def send_history(self, key: str, payload: dict[str, Any] | str) -> DailyHistoryAnswer:
+        """Send a batch of daily history points; idempotent per account, day and source."""
+        return read_answer(DailyHistoryAnswer,
+                           self._post(DAILY_HISTORY_PATH, payload, key=key), "daily history")
 
     # --- the chokepoint -------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class SnapshotCollector:
         self._clock = clock
         self._last_fingerprint: str | None = None
         self._last_full_queued_at = float("-inf")
+        self.account_ids: list[str] = []  # the accounts the last snapshot read (history asks)
 
     def forget(self) -> None:
         """Queue the next snapshot even if unchanged (a new pairing, a refused key)."""
@@ -68,6 +69,7 @@ class SnapshotCollector:
             return Collected(False, SessionCheck(
                 GatewayState.ERROR, "The gateway sent an answer the connector cannot read."))
         self._counters.snapshots_taken += 1
+        self.account_ids = [str(account["account_id"]) for account in snapshot.accounts]
         self._counters.last_snapshot_read_s = time.monotonic() - started
         fingerprint = snapshot.fingerprint()
         full_due = self._clock() - self._last_full_queued_at >= \

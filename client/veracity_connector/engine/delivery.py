@@ -28,7 +28,7 @@ from typing import Any
 from veracity_connector.engine.outcome import EngineCounters
 from veracity_connector.engine.timetable import Timetable
 from veracity_connector.gateway import SessionCheck
-from veracity_connector.outbox import Outbox, OutboxItem
+from veracity_connector.outbox import HISTORY, Outbox, OutboxItem
 from veracity_connector.veracity_api import (
     KeyRevoked,
     RequestRejected,
@@ -76,8 +76,11 @@ class Delivery:
     def __init__(self, veracity: VeracityClient | None, outbox: Outbox, timetable: Timetable,
                  counters: EngineCounters, clock: Callable[[], float],
                  stop_event: threading.Event,
-                 on_key_refused: Callable[[str], None]) -> None:
+                 on_key_refused: Callable[[str], None],
+                 on_history_delivered: Callable[[OutboxItem], None] | None = None) -> None:
         self._veracity = veracity
+        # Told when Veracity stored (or already had) a batch of daily history (history duty).
+        self.on_history_delivered = on_history_delivered
         self._outbox = outbox
         self._timetable = timetable
         self._counters = counters
@@ -125,6 +128,8 @@ class Delivery:
     def _send(self, key: str, item: OutboxItem) -> bool:
         """Send one queued snapshot; False when delivery must stop for now."""
         assert self._veracity is not None
+        if item.kind == HISTORY:
+            return self._send_history(key, item)
         try:
             duplicate = self._veracity.send_snapshot(key, item.body)
         except RequestRejected as error:
@@ -144,6 +149,25 @@ class Delivery:
             logger.info("snapshot %s was already stored", item.snapshot_id)
         return True
 
+    def _send_history(self, key: str, item: OutboxItem) -> bool:
+        """Send one queued batch of daily history: the same failure classes as a snapshot."""
+        assert self._veracity is not None
+        try:
+            answer = self._veracity.send_history(key, item.body)
+        except RequestRejected as error:
+            self._refused(item, error)
+            return True
+        except VeracityError as error:
+            self._failed(error, key)
+            return False
+        self._outbox.remove(item.snapshot_id)
+        self._succeeded()
+        logger.info("daily history batch %s: %d day(s) stored, %d already present",
+                    item.snapshot_id, answer.stored, answer.already_present)
+        if self.on_history_delivered is not None:
+            self.on_history_delivered(item)
+        return True
+
     def _refused(self, item: OutboxItem, error: RequestRejected) -> None:
         # Sending it again would fail the same way; keeping it queued would block the rest.
         logger.error("Veracity refused snapshot %s (%s, HTTP %s): %s; kept aside with the "
@@ -154,8 +178,9 @@ class Delivery:
         self.down_message = ""  # Veracity answered
 
     def heartbeat(self, key: str, session: SessionCheck, *, gateway_port: int,
-                  uptime_s: int) -> None:
-        """Tell Veracity we are alive and how the gateway is; adopt the schedule it answers."""
+                  uptime_s: int, health: dict[str, Any] | None = None) -> None:
+        """Tell Veracity we are alive and how the gateway is (and this computer's health
+        summary, veracity_connector/health.py); adopt the schedule it answers."""
         assert self._veracity is not None
         body: dict[str, Any] = {
             "connector_version": connector_version(),
@@ -166,6 +191,8 @@ class Delivery:
                         "message": session.message[:GATEWAY_MESSAGE_MAX_LENGTH],
                         "port": gateway_port},
         }
+        if health is not None:
+            body["health"] = health
         try:
             schedule = self._veracity.heartbeat(key, body)
         except VeracityError as error:

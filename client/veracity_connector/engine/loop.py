@@ -1,7 +1,7 @@
 """The `Engine`: the commands the tray and CLI call, the worker loop, and one step of it.
 
 The loop decides what is due (`Timetable`) and hands each job to its module: the gateway's
-session to `GatewaySession`, snapshots to `SnapshotCollector`, the outbox and heartbeats to
+session to `SessionGuardian`, snapshots to `SnapshotCollector`, the outbox and heartbeats to
 `Delivery`, the key to `KeyKeeper`, pairing and a refused key to `PairingChanges`; `outcome`
 turns what they know into the state a person sees. Commands from other threads reach the
 loop's thread through the `CommandQueue` (`commands`: one owner of the engine's state).
@@ -20,6 +20,7 @@ from veracity_connector.credentials import CredentialStore
 from veracity_connector.engine.collection import SnapshotCollector
 from veracity_connector.engine.commands import CommandQueue, EngineStopped
 from veracity_connector.engine.delivery import Delivery
+from veracity_connector.engine.guardian import SessionGuardian
 from veracity_connector.engine.keys import KeyKeeper
 from veracity_connector.engine.outcome import (
     UNEXPECTED_ERROR_TEXT,
@@ -31,12 +32,12 @@ from veracity_connector.engine.outcome import (
     person_facing_status,
 )
 from veracity_connector.engine.pairing_changes import PairingChanges
-from veracity_connector.engine.session import GatewaySession
 from veracity_connector.engine.timetable import KEY_POLL_INTERVAL_S, GapDetector, Timetable
 from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.gateway.pacing import PacerStopped
 from veracity_connector.health import HealthReporter, engine_sources
-from veracity_connector.outbox import Outbox, OutboxLimits
+from veracity_connector.history.backfill import HistoryDuty
+from veracity_connector.outbox import SNAPSHOT, Outbox, OutboxLimits
 from veracity_connector.settings import Folders, Settings
 from veracity_connector.state import (
     DEFAULT_MESSAGES,
@@ -107,8 +108,19 @@ class Engine:
             publish=lambda: self._publish(), wake_event=self._wake_event)
         self.delivery = Delivery(self.veracity, self.outbox, self.timetable, self.counters, clock,
                                  self._stop_event, on_key_refused=self.pairing_changes.revoke)
-        self.session = GatewaySession(self.gateway, self.timetable, settings, clock,
-                                      on_checked=lambda: self._publish())
+        # The session guardian: tickles, reopens the brokerage session, steps aside (issue 18).
+        self.session = SessionGuardian(
+            self.gateway, tickle_interval_s=settings.tickle_interval_s, clock=clock,
+            wall_clock=wall_clock or (time.time if clock is time.monotonic else clock),
+            timetable=self.timetable, on_checked=lambda: self._publish())
+        # Past daily values (issue 19): the gateway's year once, Flex daily when set up.
+        self.history = HistoryDuty(
+            data_dir=folders.data_dir, key_store=settings.key_store, gateway=self.gateway,
+            outbox=self.outbox, flex_url=settings.flex_url, proxy=settings.proxy,
+            stop_event=self._stop_event,
+            wall_clock=wall_clock or (time.time if clock is time.monotonic else clock),
+            known_accounts=lambda: self.collector.account_ids)
+        self.delivery.on_history_delivered = self.history.acknowledged
         self._unexpected_error = False  # the last step raised; cleared when one completes
         self._status_file = StatusFile(folders.data_dir) if write_status_file else None
         if self._status_file is not None:
@@ -242,6 +254,7 @@ class Engine:
             queued = False
             if session.ok:
                 queued = self._take_snapshot(force=True)
+            self.history.run_due(gateway_ok=session.ok, flex_in_thread=False)
             refused_before = self.counters.snapshots_refused
             delivered = self.delivery.send_outbox(key, budget_s=None)
             refusal = self.delivery.refusal if (
@@ -266,6 +279,7 @@ class Engine:
         logger.warning("the clock jumped by %+.0f s or the computer slept: checking the gateway "
                        "and Veracity now", gap_s)
         self.timetable.recheck_now(self._clock())
+        self.session.revalidate()  # the sleep may have closed the brokerage session
 
     def _step(self) -> None:
         self._after_gap(self._gaps.check())  # a wall-clock jump, or a sleep on Linux/macOS
@@ -299,6 +313,13 @@ class Engine:
             if self._clock() >= timetable.next_tickle:
                 self.session.check()
             self.delivery.send_outbox(key)
+        if self._stop_event.is_set() or self.keys.revoked_notice:
+            return
+        # History after the live work: one /pa/performance request at most per pacing window,
+        # Flex in its own thread; what they queue goes out with the next budgeted delivery.
+        session = self.session.latest
+        if self.history.run_due(gateway_ok=session is not None and session.ok):
+            timetable.next_delivery = min(timetable.next_delivery, self._clock())
 
     def _take_snapshot(self, *, force: bool) -> bool:
         collected = self.collector.collect(force=force)
@@ -322,7 +343,7 @@ class Engine:
             "gateway_message": session.message if session else "",
             "gateway_port": self.gateway.port,
             "veracity_url": self.settings.veracity_url,
-            "pending_snapshots": self.outbox.count(),
+            "pending_snapshots": self.outbox.count(SNAPSHOT),
         }
         key = self.pairing_changes.current_key()
         common["paired"] = key is not None
