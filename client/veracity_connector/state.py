@@ -3,7 +3,8 @@
 Three things live here and nothing else (no I/O, no UI):
 
 * `ConnectorState` — the state machine (docs/architecture.md):
-  ``needs_token → pairing → gateway_unreachable | gateway_unauthenticated | syncing``, plus
+  ``needs_token → pairing → gateway_unreachable | gateway_unauthenticated | gateway_waiting |
+  syncing``, plus
   ``revoked`` (the key was refused; the engine deletes it and goes back to ``needs_token``),
   ``veracity_unreachable`` and ``error`` (something the person must fix, e.g. bad settings).
 * `ConnectorStatus` — an immutable picture of the connector at one moment: the state, a one-line
@@ -49,6 +50,9 @@ class ConnectorState(StrEnum):
     PAIRING = "pairing"
     GATEWAY_UNREACHABLE = "gateway_unreachable"
     GATEWAY_UNAUTHENTICATED = "gateway_unauthenticated"
+    # Not usable now, back without the person: a competing session elsewhere, the brokerage
+    # session being reopened, IBKR's nightly reset (engine/guardian.py).
+    GATEWAY_WAITING = "gateway_waiting"
     SYNCING = "syncing"
     REVOKED = "revoked"
     VERACITY_UNREACHABLE = "veracity_unreachable"
@@ -87,6 +91,10 @@ DEFAULT_MESSAGES: dict[ConnectorState, tuple[str, str]] = {
     ConnectorState.GATEWAY_UNAUTHENTICATED: (
         "The IBKR gateway is running but not logged in.",
         "Open the gateway's address (e.g. https://localhost:5000) in a browser and log in.",
+    ),
+    ConnectorState.GATEWAY_WAITING: (
+        "Waiting for IBKR: the session comes back by itself.",
+        "Nothing to do: syncing resumes by itself.",
     ),
     ConnectorState.SYNCING: (
         "Syncing your IBKR portfolio to Veracity.",

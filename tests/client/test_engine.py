@@ -175,7 +175,7 @@ def test_revoked_key_is_deleted_and_nothing_more_is_sent(small_book, server, fol
 
 @pytest.mark.parametrize(("fault", "gateway_state", "connector_state"), [
     ("logout", GatewayState.UNAUTHENTICATED, ConnectorState.GATEWAY_UNAUTHENTICATED),
-    ("competing", GatewayState.COMPETING, ConnectorState.GATEWAY_UNAUTHENTICATED),
+    ("competing", GatewayState.COMPETING, ConnectorState.GATEWAY_WAITING),
     ("5xx", GatewayState.ERROR, ConnectorState.GATEWAY_UNREACHABLE),
     ("down", GatewayState.UNREACHABLE, ConnectorState.GATEWAY_UNREACHABLE),
     ("429", GatewayState.ERROR, ConnectorState.GATEWAY_UNREACHABLE),

@@ -41,7 +41,8 @@ def test_competing_session_is_reported_and_not_taken_over(simulator, gateway):
     simulator.control.make_competing()
     check = gateway.check_session()
     assert check.state is GatewayState.COMPETING
-    assert "TWS" in check.message
+    assert check.message == ("IBKR session in use on another device — syncing resumes when it "
+                             "is free") and check.waiting
     assert simulator.control.endpoint("/iserver/auth/ssodh/init")["count"] == 0
 
 

@@ -122,6 +122,10 @@ REFUSAL_NEXT_STEP = (
 def gateway_problem_status(current: ConnectorStatus, session: SessionCheck,
                            common: dict[str, Any]) -> ConnectorStatus:
     """The status for a gateway that is not ok (unreachable, logged out, failing)."""
+    if session.waiting:
+        # Competing elsewhere, reopening, a nightly reset: no alarm, it comes back by itself.
+        return current.with_state(ConnectorState.GATEWAY_WAITING, session.message,
+                                  session.next_step or None, **common)
     if session.state is GatewayState.UNREACHABLE:
         return current.with_state(ConnectorState.GATEWAY_UNREACHABLE, session.message,
                                   **common)

@@ -13,10 +13,16 @@ from veracity_connector.gateway.errors import GatewayError
 from veracity_connector.gateway.orders import OrdersReader
 from veracity_connector.gateway.pacing import Pacer
 from veracity_connector.gateway.portfolio import PortfolioReader
-from veracity_connector.gateway.session import SessionCheck, check_session
+from veracity_connector.gateway.session import (
+    SessionCheck,
+    SessionProbe,
+    check_session,
+    open_brokerage_session,
+    probe_session,
+)
 from veracity_connector.gateway.transport import GatewayAddress, GatewayTransport
 
-__all__ = ["GatewayClient", "GatewayError", "Pacer", "SessionCheck"]
+__all__ = ["GatewayClient", "GatewayError", "Pacer", "SessionCheck", "SessionProbe"]
 
 
 class GatewayClient:
@@ -41,12 +47,24 @@ class GatewayClient:
         return self.transport.address.port
 
     def check_session(self) -> SessionCheck:
-        """Tickle and classify the session; a fresh session re-arms the orders quirk."""
+        """Tickle and classify the session, with at most one ssodh/init (one-shot callers)."""
         check = check_session(self.transport)
-        if check.ok and not self._last_session_ok:
-            self.orders.new_session()
-        self._last_session_ok = check.ok
+        self.session_usable(check.ok)
         return check
+
+    def probe_session(self) -> SessionProbe:
+        """Tickle and read the session's flags (the guardian decides what follows)."""
+        return probe_session(self.transport)
+
+    def open_brokerage_session(self) -> SessionProbe:
+        """`ssodh/init` with compete false."""
+        return open_brokerage_session(self.transport)
+
+    def session_usable(self, ok: bool) -> None:
+        """Tell the client whether the session is usable: a fresh one re-arms the orders quirk."""
+        if ok and not self._last_session_ok:
+            self.orders.new_session()
+        self._last_session_ok = ok
 
     def close(self) -> None:
         """Release the HTTP connections."""

@@ -2,9 +2,10 @@
 
 Each state has its own silhouette AND its own white glyph, so the states stay apart without
 colour (colour-blind people, monochrome tray themes): circle = working (check: syncing, dots:
-pairing), rounded square = needs a token (key; struck through when revoked), triangle = log in
-at the gateway (!), diamond = gateway not running (bar), hexagon = Veracity unreachable (arrow
-held above a bar: snapshots wait in the outbox), octagon = error (X).
+pairing, pause: waiting for IBKR to come back by itself), rounded square = needs a token (key;
+struck through when revoked), triangle = log in at the gateway (!), diamond = gateway not
+running (bar), hexagon = Veracity unreachable (arrow held above a bar: snapshots wait in the
+outbox), octagon = error (X).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ STYLES: dict[ConnectorState, IconStyle] = {
     ConnectorState.REVOKED: IconStyle("square", (198, 40, 40), "key_struck"),
     ConnectorState.GATEWAY_UNAUTHENTICATED: IconStyle("triangle", (230, 150, 0), "exclamation"),
     ConnectorState.GATEWAY_UNREACHABLE: IconStyle("diamond", (110, 110, 110), "bar"),
+    ConnectorState.GATEWAY_WAITING: IconStyle("circle", (140, 120, 40), "pause"),
     ConnectorState.VERACITY_UNREACHABLE: IconStyle("hexagon", (0, 120, 140), "outbox"),
     ConnectorState.ERROR: IconStyle("octagon", (150, 20, 20), "cross"),
 }
@@ -103,6 +105,9 @@ def _draw_glyph(draw: ImageDraw.ImageDraw, glyph: str) -> None:
         draw.polygon([(128, 56), (176, 112), (144, 112), (144, 150), (112, 150), (112, 112),
                       (80, 112)], fill=_WHITE)
         draw.rectangle((72, 172, 184, 192), fill=_WHITE)
+    elif glyph == "pause":
+        draw.rounded_rectangle((82, 72, 114, 184), radius=8, fill=_WHITE)
+        draw.rounded_rectangle((142, 72, 174, 184), radius=8, fill=_WHITE)
     elif glyph == "cross":
         draw.line([(82, 82), (174, 174)], fill=_WHITE, width=28)
         draw.line([(174, 82), (82, 174)], fill=_WHITE, width=28)

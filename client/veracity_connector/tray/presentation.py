@@ -14,6 +14,7 @@ STATE_LABELS: dict[ConnectorState, str] = {
     ConnectorState.PAIRING: "Pairing…",
     ConnectorState.GATEWAY_UNREACHABLE: "Gateway not running",
     ConnectorState.GATEWAY_UNAUTHENTICATED: "Gateway login needed",
+    ConnectorState.GATEWAY_WAITING: "Waiting for IBKR",
     ConnectorState.SYNCING: "Syncing",
     ConnectorState.REVOKED: "Key revoked",
     ConnectorState.VERACITY_UNREACHABLE: "Veracity unreachable",
