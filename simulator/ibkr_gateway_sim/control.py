@@ -177,6 +177,40 @@ class SimulatorControl:
         """The simulator's self-signed certificate."""
         return self._call("GET", "/certificate")
 
+    # Flex Web Service (see docs/simulator.md, "Flex Web Service")
+    def flex(self) -> dict[str, Any]:
+        """Flex settings, tokens, queries and the demo token/query ids."""
+        return self._call("GET", "/flex")
+
+    def flex_configure(self, **settings: Any) -> dict[str, Any]:
+        """E.g. `flex_configure(generation_delay_s=30, generation_polls=2)`."""
+        return self._call("POST", "/flex/config", settings)
+
+    def flex_create_token(self, **fields: Any) -> dict[str, Any]:
+        """A new Flex token: `token?, expires_in_s?, ip?, active?`."""
+        return self._call("POST", "/flex/tokens", fields)
+
+    def flex_change_token(self, token: str, **fields: Any) -> dict[str, Any]:
+        """Change a token's `expires_in_s`, `ip` or `active`."""
+        return self._call("POST", f"/flex/tokens/{token}", fields)
+
+    def flex_create_query(self, **fields: Any) -> dict[str, Any]:
+        """Save a Flex query (period, sections, accounts, output, positions, quirks...)."""
+        return self._call("POST", "/flex/queries", fields)
+
+    def flex_inject_error(self, code: int, step: str | None = None,
+                          count: int | None = 1) -> dict[str, Any]:
+        """Answer `code` to the next `count` calls of `step` (SendRequest/GetStatement)."""
+        return self._call("POST", "/flex/errors", {"code": code, "step": step, "count": count})
+
+    def flex_requests(self) -> dict[str, Any]:
+        """Flex calls per step and per token (count, refused_1018, min_interval_s)."""
+        return self._call("GET", "/flex/requests")
+
+    def flex_reset(self) -> dict[str, Any]:
+        """Flex back to the demo token and queries, default settings, no counters."""
+        return self._call("POST", "/flex/reset")
+
     def close(self) -> None:
         """Close the HTTP session."""
         self.http.close()

@@ -169,10 +169,11 @@ def _statement(request: StatementRequest, data: AccountData, formats: _Formats) 
                         ("rate", _number(round(exchange_rate(currency, base), 8)))])
             out.write("</ConversionRates>\n")
     if query.quirks:
-        # A section this parser has never seen: ibflex 1.1 skips it with a warning.
-        out.write("<SimFutureSection>\n<SimFutureRow accountId=")
-        out.write(f"{quoteattr(account_id)} note=\"unknown to every parser\" />\n")
-        out.write("</SimFutureSection>\n")
+        # An element type no parser knows: ibflex 1.1 skips it with a warning. (A whole
+        # unknown container section with rows would still break ibflex 1.1: it passes the
+        # empty tuple on to FlexStatement. The simulator never sends one.)
+        _element(out, "SimFutureSummary", [("accountId", account_id),
+                                           ("note", "unknown to every parser")])
     out.write("</FlexStatement>\n")
     return out.getvalue()
 
