@@ -23,6 +23,8 @@ from pathlib import Path
 
 import requests
 
+from ibkr_gateway_sim.flex.service import DEMO_QUERY_ID, DEMO_TOKEN
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GATEWAY_PORT = 5000  # the real gateway's default; a free one if taken
 PRICE_TICK_S = "10"
@@ -142,6 +144,7 @@ def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], st
                 state = _connector_state(env)
             yield f"""IBKR gateway simulator      {gateway_url}  (demo book: 3 accounts, prices move every {PRICE_TICK_S} s)
   its control API             {gateway_url}/sim/state   (log out: POST {gateway_url}/sim/logout)
+  its Flex Web Service        {gateway_url}/AccountManagement/FlexWebService  (demo token {DEMO_TOKEN}, query {DEMO_QUERY_ID})
 Headless connector          {state} (a snapshot every 30 s; each takes ~20 s: IBKR pacing)
   its status                  IBKR_CONNECTOR_HOME={connector_home} ibkr-connector status
   its log                     {connector_log} and {connector_home / 'logs' / 'connector.log'}
