@@ -288,3 +288,19 @@ def test_retention_keeps_daily_history_points(world: World) -> None:
     series = world.client.get(f"{PORTFOLIO}?range=All").get_json()["value_history"]
     sources = [point["source"] for point in series[0]["points"]]
     assert sources.count("live") == 4
+
+
+def test_a_live_close_arriving_after_the_history_is_reconciled_with_the_next_batch(
+        world: World) -> None:
+    day = _day(3)
+    first = _post(world, history_body("flex", days=[day], nav="200.0000")).get_json()
+    assert first["with_live_data"] == 0
+    _live_close(world, day, value="100.0000")  # late, from the connector's outbox
+    assert _count(world, ReconciliationDifference) == 0
+    # The next day's batch (the connector sends what Veracity lacks) compares the recent days.
+    _post(world, history_body("flex", days=[_day(2)], nav="100.0000"))
+    with database(world.app).sessions() as session:
+        rows = session.execute(select(ReconciliationDifference.report_date,
+                                      ReconciliationDifference.live_value,
+                                      ReconciliationDifference.history_value)).all()
+    assert rows == [(day, "100.0000", "200.0000")]

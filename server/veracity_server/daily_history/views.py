@@ -9,6 +9,7 @@ transaction of its own, so a bug there never loses history the connector will no
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -69,8 +70,12 @@ def daily_history() -> ResponseReturnValue:
             for day in account.days]
     outcome = reconcile.BatchOutcome()
     try:
+        from_hour = current_settings().reconcile_from_hour_utc
         outcome = reconcile.reconcile_days(session, connector.user_id, batch.source, days,
-                                           current_settings().reconcile_from_hour_utc, now)
+                                           from_hour, now)
+        reconcile.reconcile_recent(
+            session, connector.user_id, now.date() - timedelta(days=reconcile.RECHECK_DAYS),
+            {(account, day, batch.source) for account, day in days}, from_hour, now)
     except Exception:
         # The history is stored; the days are compared again when they are next sent.
         log.exception("reconciliation of a daily history batch failed")
