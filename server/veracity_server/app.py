@@ -41,6 +41,7 @@ BLUEPRINTS = [
     "veracity_server.profile.views:blueprint",
     "veracity_server.history.views:blueprint",
     "veracity_server.downloads.views:blueprint",
+    "veracity_server.alerts.views:blueprint",
     "veracity_server.pages:blueprint",
 ]
 

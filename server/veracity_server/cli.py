@@ -5,6 +5,7 @@
     veracity-server set-password EMAIL [--password-stdin]  (ends all of the user's sessions)
     veracity-server issue-token EMAIL [--ttl SECONDS]      (prints the token alone on stdout)
     veracity-server retention [--all]                      (thin old snapshots now)
+    veracity-server alerts-worker [--once]                 (detect incidents, send alerts)
     veracity-server serve [--host 127.0.0.1] [--port 8000] (development only; use gunicorn)
 """
 
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         "retention", help="thin old snapshots now (it also runs by itself, amortized into ingest)")
     retention.add_argument("--all", action="store_true",
                            help="every connector, not only those whose turn is due")
+    alerts_worker = commands.add_parser(
+        "alerts-worker", help="run the alerts worker: detect incidents, send e-mails and "
+        "webhooks (docs/alerts.md)")
+    alerts_worker.add_argument("--once", action="store_true",
+                               help="one detection and delivery pass, then exit")
     serve = commands.add_parser("serve", help="run the development server (not for production)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -90,6 +96,21 @@ def run(arguments: argparse.Namespace) -> int:
                                 retention.policy(app.extensions[SETTINGS_KEY]),
                                 every=arguments.all)
         print(f"retention ran for {ran} connector(s)", file=sys.stderr)
+        return 0
+    if arguments.command == "alerts-worker":
+        import logging
+
+        from veracity_server.alerts import worker
+
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # APScheduler logs every run of every job at INFO: twice a second in tests.
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+        context = worker.configure(database(app), app.extensions[SETTINGS_KEY])
+        if arguments.once:
+            worker.run_once(context)
+        else:
+            worker.run_forever(context)
         return 0
     if arguments.command == "serve":
         app.run(host=arguments.host, port=arguments.port)

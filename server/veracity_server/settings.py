@@ -45,11 +45,15 @@ from veracity_server.settings_values import (
     optional,
     rate_limit,
     seconds,
+    seconds_list,
     whole,
 )
 from veracity_server.settings_values import public_url as parse_public_url
 
 ENVIRONMENTS = ("production", "development")
+SMTP_SECURITY_CHOICES = ("starttls", "tls", "none")
+# Standard Webhooks' example retry schedule after the first attempt (about three days).
+DEFAULT_ALERT_RETRY_S = "5,300,1800,7200,18000,36000,50400,72000,86400"
 COOKIE_SECURE_CHOICES = ("auto", "true", "false")
 SECRET_KEY_FILENAME = "secret_key"  # noqa: S105 — a file name
 MIN_SECRET_KEY_LENGTH = 32
@@ -190,6 +194,45 @@ class Settings(BaseSettings):
         "VERACITY_USER_PASSWORD", None, "password for veracity-server create-user",
         extra=SECRET)
 
+    # Alerts (veracity_server/alerts, docs/alerts.md): e-mail over SMTP, signed webhooks, and
+    # the worker (`veracity-server alerts-worker`) that detects incidents and delivers them.
+    smtp_host: Text = _variable(
+        "VERACITY_SMTP_HOST", None, "SMTP server for alert e-mails (unset: e-mail alerts are "
+        "not sent, and the page says so)")
+    smtp_port: Annotated[int, BeforeValidator(whole(1, 65535))] = _variable(
+        "VERACITY_SMTP_PORT", 587, "SMTP port (587 for STARTTLS, 465 for TLS)")
+    smtp_security: Annotated[str, BeforeValidator(choice(SMTP_SECURITY_CHOICES))] = _variable(
+        "VERACITY_SMTP_SECURITY", "starttls",
+        "starttls (default), tls (implicit TLS, usually port 465) or none (a local relay)")
+    smtp_username: Text = _variable(
+        "VERACITY_SMTP_USERNAME", None, "SMTP login (unset: no login)")
+    smtp_password: Text = _variable(
+        "VERACITY_SMTP_PASSWORD", None, "SMTP password", extra=SECRET)
+    smtp_from: Text = _variable(
+        "VERACITY_SMTP_FROM", None, "From address of alert e-mails (default: "
+        "alerts@ the host of VERACITY_PUBLIC_URL, or alerts@localhost)")
+    smtp_timeout_s: Annotated[float, BeforeValidator(seconds(1, 300))] = _variable(
+        "VERACITY_SMTP_TIMEOUT_S", 20.0, "longest wait for the SMTP server (seconds)")
+    alerts_detect_interval_s: Annotated[float, BeforeValidator(seconds(0.2, 3600))] = \
+        _variable("VERACITY_ALERTS_DETECT_INTERVAL_S", 30.0,
+                  "how often the alerts worker looks for incidents (seconds)")
+    alerts_delivery_interval_s: Annotated[float, BeforeValidator(seconds(0.2, 3600))] = \
+        _variable("VERACITY_ALERTS_DELIVERY_INTERVAL_S", 5.0,
+                  "how often the alerts worker sends due messages and retries (seconds)")
+    alerts_min_threshold_s: Annotated[int, BeforeValidator(whole(1, 86400))] = _variable(
+        "VERACITY_ALERTS_MIN_THRESHOLD_S", 60,
+        "the shortest 'for how long' threshold a user may set on the Profile page (seconds)")
+    alerts_retry_s: Annotated[str, BeforeValidator(seconds_list)] = _variable(
+        "VERACITY_ALERTS_RETRY_S", DEFAULT_ALERT_RETRY_S,
+        "waits before each retry of a failed e-mail or webhook (comma-separated seconds); "
+        "after the last one the delivery is marked failed")
+    alerts_webhook_timeout_s: Annotated[float, BeforeValidator(seconds(1, 60))] = _variable(
+        "VERACITY_ALERTS_WEBHOOK_TIMEOUT_S", 15.0, "longest wait for a webhook receiver")
+    alerts_webhook_allow_private: Annotated[bool, BeforeValidator(boolean)] = _variable(
+        "VERACITY_ALERTS_WEBHOOK_ALLOW_PRIVATE", False,
+        "allow webhook URLs on loopback and private addresses, and plain http (tests, an "
+        "intranet receiver); off: https to public addresses only")
+
     downloads_meta_path: Text = _variable(
         DOWNLOADS_PREFIX + "META_PATH", None,
         "release metadata JSON, a path or s3://bucket/key (highest precedence)")
@@ -264,6 +307,11 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         """True in the development environment (generated secret key, relaxed cookies)."""
         return self.environment == "development"
+
+    @property
+    def alert_retry_delays_s(self) -> tuple[float, ...]:
+        """VERACITY_ALERTS_RETRY_S as numbers: the wait before each retry."""
+        return tuple(float(part) for part in self.alerts_retry_s.split(","))
 
     @property
     def proxies_in_front(self) -> int:

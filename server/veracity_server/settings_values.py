@@ -41,6 +41,20 @@ def seconds(minimum: float, maximum: float) -> Callable[[Any], float]:
     return parse
 
 
+def seconds_list(value: Any) -> str:
+    """Comma-separated positive numbers of seconds ("5,300,1800"), at least one; kept as text
+    (a tuple-typed field would make pydantic-settings read the variable as JSON)."""
+    parts = [part.strip() for part in str(value).split(",")]
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if not numbers or not all(0 < number <= 7 * 86400 for number in numbers):
+        raise ValueError(f"must be comma-separated numbers of seconds (each above 0, at most "
+                         f"a week), like '5,300,1800', got {value!r}")
+    return ",".join(f"{number:g}" for number in numbers)
+
+
 def boolean(value: Any) -> bool:
     word = str(value).strip().lower()
     if word in TRUE_WORDS | FALSE_WORDS:
