@@ -204,6 +204,9 @@ class SessionGuardian:
         if probe.session_token and probe.session_token != self._incident_token:
             self._new_incident(probe.session_token)  # a new login: a fresh set of attempts
         exhausted = self._attempts >= MAX_SSODH_ATTEMPTS
+        if exhausted and not self._exhausted_in_window and self.phase is GuardianPhase.LOGIN_NEEDED:
+            # The person was asked once for this incident: no more tries, no change of mind.
+            return self._login_needed(self._gave_up_message())
         if now >= self._next_attempt_at and (not exhausted or in_window):
             opened = self._gateway.open_brokerage_session()
             self._attempts += 1
@@ -228,15 +231,17 @@ class SessionGuardian:
         if in_window:
             return self._maintenance()
         if exhausted:
-            url = self._gateway.transport.address.base_url
-            return self._login_needed(
-                f"The IBKR brokerage session did not reopen after {self._attempts} tries: open "
-                f"{url} in a browser and log in again.")
+            return self._login_needed(self._gave_up_message())
         return GuardianPhase.RECOVERING, SessionCheck(
             GatewayState.ERROR,
             f"Reconnecting to IBKR's brokerage session (try {self._attempts} of "
             f"{MAX_SSODH_ATTEMPTS}); no login needed yet.", waiting=True,
             next_step=WAITING_NEXT_STEP)
+
+    def _gave_up_message(self) -> str:
+        url = self._gateway.transport.address.base_url
+        return (f"The IBKR brokerage session did not reopen after {self._attempts} tries: open "
+                f"{url} in a browser and log in again.")
 
     def _maintenance(self) -> tuple[GuardianPhase, SessionCheck]:
         return GuardianPhase.MAINTENANCE, SessionCheck(
