@@ -114,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="state, last sync, gateway state, next step")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("doctor", help="check gateway folder, Java, port, gateway, Veracity, key")
+    flex = commands.add_parser("flex", help="opt-in daily positions history from IBKR's Flex "
+                                            "Web Service (docs/history.md)")
+    flex_commands = flex.add_subparsers(dest="flex_command", metavar="FLEX_COMMAND",
+                                        required=True)
+    flex_set = flex_commands.add_parser(
+        "set", help="store a Flex token (asked for, hidden; or one line of stdin) and query id")
+    flex_set.add_argument("--query-id", required=True,
+                          help="the Flex query's id (Client Portal → Performance & Reports → "
+                               "Flex Queries)")
+    flex_status = flex_commands.add_parser("status", help="Flex set-up, last fetch, next try")
+    flex_status.add_argument("--json", action="store_true", help="machine-readable output")
+    flex_commands.add_parser("remove", help="delete the Flex token and query id")
     return parser
 
 
@@ -329,6 +341,25 @@ def command_doctor(args: argparse.Namespace, settings: Settings, folders: Folder
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
+def command_flex(args: argparse.Namespace, settings: Settings, folders: Folders) -> ExitCode:
+    """`flex set | status | remove` (history/flex_commands.py)."""
+    from veracity_connector.history import flex_commands
+
+    if args.flex_command == "set":
+        ok = flex_commands.flex_set(settings, folders, args.query_id, _say)
+        return ExitCode.OK if ok else ExitCode.CONFIGURATION
+    if args.flex_command == "status":
+        lines = flex_commands.flex_status_lines(settings, folders)
+        if args.json:
+            _say(json.dumps(dict(lines), indent=2))
+        else:
+            for label, value in lines:
+                _say(f"{label + ':':<18} {value}")
+        return ExitCode.OK
+    ok = flex_commands.flex_remove(settings, folders, _say)
+    return ExitCode.OK if ok else ExitCode.CONFIGURATION
+
+
 COMMANDS = {
     "run": command_run,
     "sync": command_sync,
@@ -336,4 +367,5 @@ COMMANDS = {
     "unpair": command_unpair,
     "status": command_status,
     "doctor": command_doctor,
+    "flex": command_flex,
 }

@@ -46,6 +46,9 @@ def run_doctor(settings: Settings, folders: Folders) -> list[Check]:
     gateway_check, gateway_state, gateway_message = _gateway(settings, folders)
     checks += gateway_check
     checks += _veracity(settings, key, gateway_state, gateway_message)
+    from veracity_connector.history.flex_doctor import flex_checks
+
+    checks += flex_checks(settings, folders)  # contacts IBKR's Flex service only if set up
     return checks
 
 
