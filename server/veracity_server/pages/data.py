@@ -41,8 +41,8 @@ def portfolio_version(user_id: int, chart_range_name: str = "") -> str:
     """A fingerprint that changes whenever the portfolio region would: with each accepted snapshot
     (the newest document id), each revoke or delete (the connectors' count and newest revoke),
     each minute (the region says "synced 3 min ago", and the history window slides) and the
-    chart's range. Costs
-    two indexed queries, so a page polling an unchanged portfolio gets its 304 without the
+    chart's range, and with new daily history or reconciliation differences. Costs
+    four indexed queries, so a page polling an unchanged portfolio gets its 304 without the
     portfolio being built."""
     session = get_session()
     newest = session.scalar(select(func.max(SnapshotDocument.id))
