@@ -7,6 +7,7 @@ day's NAV is what `/portfolio/{acct}/summary` showed when that day ended. Pacing
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from typing import Any
 
@@ -25,22 +26,29 @@ def _day(day: dt.date) -> str:
     return day.strftime("%Y%m%d")
 
 
+def _months_back(day: dt.date, months: int) -> dt.date:
+    """The same day `months` earlier, clamped to that month's length (31 Mar → 28/29 Feb)."""
+    month_index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(month_index, 12)
+    return day.replace(year=year, month=month + 1,
+                       day=min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
 def period_start(period: str, today: dt.date, last_closed: dt.date) -> dt.date:
-    """The first calendar day a period covers (its last is the last closed business day)."""
-    if period == "1D":
-        return last_closed
-    if period == "7D":
-        return today - dt.timedelta(days=7)
-    if period == "MTD":
-        return today.replace(day=1)
-    if period == "1M":
-        month, year = (today.month - 1, today.year) if today.month > 1 else (12, today.year - 1)
-        return today.replace(year=year, month=month, day=min(today.day, 28))
-    if period == "YTD":
-        return today.replace(month=1, day=1)
-    if period == "1Y":
-        return today.replace(year=today.year - 1, day=min(today.day, 28))
-    raise ValueError(period)
+    """The first calendar day a period covers (its last is the last closed business day).
+
+    A period that has no closed day yet (MTD on the 1st, YTD on 2 January) starts at the last
+    closed day, so every answer has at least one value.
+    """
+    starts = {
+        "1D": last_closed,
+        "7D": today - dt.timedelta(days=7),
+        "MTD": today.replace(day=1),
+        "1M": _months_back(today, 1),
+        "YTD": today.replace(month=1, day=1),
+        "1Y": _months_back(today, 12),
+    }
+    return min(starts[period], last_closed)
 
 
 def _account_ids(state: SimulatorState) -> tuple[list[str] | None, Response | None]:
