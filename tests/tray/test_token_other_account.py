@@ -180,8 +180,9 @@ def test_pasting_another_accounts_token_asks_before_dropping_the_kept_snapshots(
         dialog = paste_token(tray, token_b)
         assert tray.driver.on_tk(lambda: dialog.message.text) == OTHER_ACCOUNT_QUESTION
         tray.driver.click(dialog.pair_button)
-        tray.driver.wait_until(lambda: dialog.message.text == PAIRED_MESSAGE, "paired with B",
-                               timeout_s=60)
+        tray.driver.wait_until(lambda: not dialog.busy and dialog.message.text not in (
+            OTHER_ACCOUNT_QUESTION, "Pairing with Veracity…"), "paired with B", timeout_s=60)
+        assert tray.driver.on_tk(lambda: dialog.message.text) == PAIRED_MESSAGE
         assert paired_account(folders.data_dir) not in (None, account_a)
         key_b = credentials.get()
         assert key_b is not None
