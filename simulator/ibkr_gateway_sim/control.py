@@ -203,6 +203,16 @@ class SimulatorControl:
         """Answer `code` to the next `count` calls of `step` (SendRequest/GetStatement)."""
         return self._call("POST", "/flex/errors", {"code": code, "step": step, "count": count})
 
+    def flex_add_fault(self, kind: str, step: str | None = None, count: int | None = 1,
+                       **details: Any) -> dict[str, Any]:
+        """A transport fault on the Flex paths: `status`, `html`, `truncated`, `latency`."""
+        return self._call("POST", "/flex/faults",
+                          {"kind": kind, "step": step, "count": count, **details})
+
+    def flex_clear_faults(self) -> None:
+        """Clear every Flex transport fault."""
+        self._call("DELETE", "/flex/faults")
+
     def flex_requests(self) -> dict[str, Any]:
         """Flex calls per step and per token (count, refused_1018, min_interval_s)."""
         return self._call("GET", "/flex/requests")

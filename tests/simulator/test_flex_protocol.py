@@ -5,6 +5,7 @@ that agree with Portfolio Analyst. The manual clock stands in for waiting."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -333,3 +334,31 @@ def test_ibflex_parses_every_statement_variant(sim, variant):
     if variant.get("quirks"):
         # The unknown attribute and section are skipped with a warning, not an error.
         assert seen and b"," in body and b'strike="-"' in body
+
+
+def test_transport_faults_stand_between_the_client_and_the_service(sim):
+    sim.control.flex_add_fault("status", step="SendRequest", status=503)
+    answer = requests.get(f"{sim.base_url}{SERVICE}/SendRequest", verify=sim.verify, timeout=10,
+                          params={"t": DEMO_TOKEN, "q": DAILY_QUERY, "v": "3"})
+    assert answer.status_code == 503 and answer.text.startswith("<!DOCTYPE html>")
+    assert sim.control.flex_requests()["calls"]["SendRequest"] == 0  # never reached the service
+    sim.control.flex_add_fault("html", step="SendRequest")
+    assert call(sim, "SendRequest", t=DEMO_TOKEN, q=DAILY_QUERY, v="3").text.startswith(
+        "<!DOCTYPE html>")
+    reference = reference_of(sim)
+    sim.clock.advance(5)
+    sim.control.flex_add_fault("truncated", step="GetStatement")
+    cut = fetch(sim, reference).content
+    with pytest.raises(ET.ParseError):
+        ET.fromstring(cut)  # noqa: S314 (our simulator's answer)
+    sim.clock.advance(1.1)
+    whole = fetch(sim, reference).content
+    assert whole.startswith(cut) and len(cut) == len(whole) // 2
+    assert sim.control.flex_requests()["faults"] == []
+
+
+def test_a_latency_fault_delays_the_answer(sim):
+    sim.control.flex_add_fault("latency", step="SendRequest", delay_s=0.3)
+    started = time.monotonic()
+    assert send(sim)["Status"] == "Success"
+    assert time.monotonic() - started >= 0.3

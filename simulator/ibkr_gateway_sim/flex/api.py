@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, request
 
 from ibkr_gateway_sim.flex import statement
+from ibkr_gateway_sim.flex.faults import ERROR_PAGE
 from ibkr_gateway_sim.flex.service import ERROR_MESSAGES, FlexOutcome
 from ibkr_gateway_sim.gateway_api import sim_state
 from ibkr_gateway_sim.state import SimulatorState
@@ -57,11 +59,33 @@ def _remote_ip() -> str:
     return request.remote_addr or ""
 
 
+def _through_faults(step: str, answer: Callable[[SimulatorState], Response]) -> Response:
+    """The answer, unless a transport fault (`/sim/flex/faults`) stands in the way."""
+    state = sim_state()
+    with state.lock:
+        fault = state.flex.transport.take(step)
+    if fault is None:
+        return answer(state)
+    if fault.kind == "status":
+        return Response(ERROR_PAGE, status=fault.status, mimetype="text/html")
+    if fault.kind == "html":  # a proxy's or maintenance page, with status 200
+        return Response(ERROR_PAGE, status=200, mimetype="text/html")
+    if fault.kind == "latency":
+        fault.released.wait(fault.delay_s)  # outside the lock: the rest goes on meanwhile
+        return answer(state)
+    whole = answer(state)  # truncated: the connection ended halfway through the body
+    body = whole.get_data()
+    return Response(body[:max(len(body) // 2, 1)], status=200, mimetype=whole.mimetype)
+
+
 @flex_service.route(f"{CURRENT_PREFIX}/SendRequest", methods=["GET", "POST"])
 @flex_service.route(f"{LEGACY_PREFIX}.SendRequest", methods=["GET", "POST"])
 def send_request() -> Any:
     """Step 1: a reference code and the `Url` to fetch it from."""
-    state = sim_state()
+    return _through_faults("SendRequest", _send_request)
+
+
+def _send_request(state: SimulatorState) -> Response:
     with state.lock:
         state.observe_history()
         state.flex.ensure_demo(state.now())
@@ -86,7 +110,10 @@ def send_request() -> Any:
 @flex_service.route(f"{LEGACY_PREFIX}.GetStatement", methods=["GET", "POST"])
 def get_statement() -> Any:
     """Step 2: 1019 while the statement is generated, then the statement."""
-    state = sim_state()
+    return _through_faults("GetStatement", _get_statement)
+
+
+def _get_statement(state: SimulatorState) -> Response:
     arguments = _arguments()
     version_2 = "v" not in arguments
     with state.lock:

@@ -220,6 +220,25 @@ def clear_errors() -> Any:
         return jsonify({"errors": []})
 
 
+@flex_control.post("/faults")
+def add_fault() -> Any:
+    """A transport fault: `{kind: status|html|truncated|latency, step?, count? (1), status?
+    (503), delay_s? (1)}` → 201."""
+    body = _body()
+    state = sim_state()
+    with state.lock:
+        return jsonify(state.flex.transport.add(body).as_json()), 201
+
+
+@flex_control.delete("/faults")
+def clear_faults() -> Any:
+    """Clear every transport fault (a held-back answer goes out at once)."""
+    state = sim_state()
+    with state.lock:
+        state.flex.transport.clear()
+        return jsonify({"faults": []})
+
+
 @flex_control.get("/requests")
 def counters() -> Any:
     """Calls per step, per-token counts (count, refused_1018, min_interval_s), pending codes."""

@@ -13,6 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ibkr_gateway_sim.flex.faults import FlexFaults
+
 # IBKR's error table (ibkr-flex.md section 5); messages as IBKR words them.
 ERROR_MESSAGES = {
     1001: "Statement could not be generated at this time. Please try again shortly.",
@@ -199,6 +201,7 @@ class FlexService:
         self.queries: dict[str, FlexQuery] = {}
         self.pending: dict[str, PendingStatement] = {}
         self.errors: list[InjectedError] = []
+        self.transport = FlexFaults()
         self.usage: dict[str, TokenUse] = {}
         self.calls: dict[str, int] = {step: 0 for step in STEPS}
         self._error_ids = 0
@@ -206,6 +209,7 @@ class FlexService:
 
     def reset(self) -> None:
         """Back to the demo token and queries only, with default settings."""
+        self.transport.clear()  # releases answers a latency fault holds back
         self.__init__()  # type: ignore[misc]
 
     def add_demo(self, now: float) -> None:
@@ -385,4 +389,5 @@ class FlexService:
         return {"calls": dict(self.calls), "tokens": tokens,
                 "pending": len(self.pending),
                 "errors": [{"id": e.error_id, "code": e.code, "step": e.step,
-                            "remaining": e.remaining} for e in self.errors]}
+                            "remaining": e.remaining} for e in self.errors],
+                "faults": [fault.as_json() for fault in self.transport.faults]}
