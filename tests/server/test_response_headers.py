@@ -22,6 +22,13 @@ DEVICE = {"hostname": "pc", "platform": "Windows-11", "connector_version": "1.0.
 HEARTBEAT = {"connector_version": "1.0.0", "uptime_s": 5, "last_snapshot_at": None,
              "gateway": {"state": "ok", "message": None, "port": 5000}}
 
+ALERT_SETTINGS = {"email_enabled": False, "email_address": None, "webhook_enabled": False,
+                  "webhook_url": None, "silent_after_s": 900, "login_after_s": 300,
+                  "competing_after_s": 1800, "update_alerts": True, "schedule_kind": "nyse",
+                  "schedule_days": [0, 1, 2, 3, 4], "schedule_start": "09:30",
+                  "schedule_end": "16:00", "schedule_timezone": "America/New_York",
+                  "snoozed_until": None}
+
 
 @dataclass(frozen=True)
 class Route:
@@ -59,6 +66,14 @@ ROUTES = [
           "/api/v1/profile/ibkr/connectors/{connector}/events", 200, True),
     Route("GET", "/profile/ibkr/fragments/events/<connector_id>",
           "/profile/ibkr/fragments/events/{connector}", 200, True),
+    Route("GET", "/api/v1/profile/alerts", "/api/v1/profile/alerts", 200, True),
+    Route("PUT", "/api/v1/profile/alerts", "/api/v1/profile/alerts", 200, True, "session",
+          ALERT_SETTINGS),
+    Route("POST", "/api/v1/profile/alerts/webhook-secret",
+          "/api/v1/profile/alerts/webhook-secret", 201, True),
+    # 409 channel_not_ready: the world's user has no webhook set up (still never stored).
+    Route("POST", "/api/v1/profile/alerts/test", "/api/v1/profile/alerts/test", 409, True,
+          "session", {"channel": "webhook"}),
     Route("GET", "/login", "/login", 200, True, "none"),
     Route("POST", "/login", "/login", 400, True, "none"),
     Route("GET", "/profile/ibkr", "/profile/ibkr", 200, True),

@@ -226,6 +226,12 @@ def page_alerts() -> dict[str, Any] | None:
         ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")))}
 
 
+@blueprint.app_template_filter("alert_time")
+def alert_time(iso: str | None) -> str:
+    """"2026-12-07T15:04:05.123Z" → "2026-12-07 15:04:05 UTC" (the delivery log's times)."""
+    return f"{iso[:19].replace('T', ' ')} UTC" if iso else "—"
+
+
 @blueprint.app_context_processor
 def alert_card_context() -> dict[str, Any]:
     """Templates call `alert_card()` to render the alert card (only the page does)."""
