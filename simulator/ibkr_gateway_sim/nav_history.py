@@ -17,12 +17,13 @@ Weekends have no close (IBKR's daily series list business days); holidays are no
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import math
 import random
 from dataclasses import dataclass, field
 
-from ibkr_gateway_sim.portfolio import Account, Book, Contract
+from ibkr_gateway_sim.portfolio import Account, Book, Contract, exchange_rate
 
 # How far back an account's synthetic past reaches: the account "opened" this many calendar
 # days before the simulator first saw it (Flex answers 1003 for earlier ranges).
@@ -120,6 +121,7 @@ class _Anchor:
     account: Account
     contracts: dict[int, Contract]
     walks: dict[int, list[float]] = field(default_factory=dict)  # conid → log factors back
+    navs: dict[tuple[str, dt.date], float] = field(default_factory=dict)  # seeded NAVs
 
 
 class NavHistory:
@@ -174,8 +176,8 @@ class NavHistory:
         assert self.today is not None, "observe() first"
         return previous_business_day(self.today)
 
-    def close(self, account_id: str, day: dt.date) -> AccountClose | None:
-        """The account at `day`'s end; None for today, the future, weekends and before opening."""
+    def _source(self, account_id: str, day: dt.date) -> AccountClose | _Anchor | None:
+        """Where a day's close comes from: an observed close, the anchor's seeded past, none."""
         if self.today is None or day >= self.today or not is_business_day(day):
             return None
         observed = self.observed.get(day, {}).get(account_id)
@@ -187,10 +189,34 @@ class NavHistory:
         opened = self.opened_on(account_id)
         if opened is None or day < opened:
             return None
+        return anchor
+
+    def close(self, account_id: str, day: dt.date) -> AccountClose | None:
+        """The account at `day`'s end; None for today, the future, weekends and before opening."""
+        source = self._source(account_id, day)
+        if not isinstance(source, _Anchor):
+            return source
         key = (account_id, day)
         if key not in self._synthetic:
-            self._synthetic[key] = self._synthetic_close(anchor, day)
+            self._synthetic[key] = dataclasses.replace(
+                self._synthetic_close(source, day), nav=self._synthetic_nav(source, day))
         return self._synthetic[key]
+
+    def nav(self, account_id: str, day: dt.date) -> float | None:
+        """Only the NAV of `close()` (much cheaper for a seeded day: no positions built)."""
+        source = self._source(account_id, day)
+        if isinstance(source, _Anchor):
+            return self._synthetic_nav(source, day)
+        return source.nav if source is not None else None
+
+    def navs(self, account_id: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, float]]:
+        """(day, NAV) of every close from `start` to `end` (days without one left out)."""
+        found = []
+        for day in business_days(start, end):
+            nav = self.nav(account_id, day)
+            if nav is not None:
+                found.append((day, nav))
+        return found
 
     def closes(self, account_id: str, start: dt.date, end: dt.date) -> list[AccountClose]:
         """Every close of an account from `start` to `end` (days without one left out)."""
@@ -205,18 +231,41 @@ class NavHistory:
         steps = count_business_days_after(day, anchor.day)
         contracts: dict[int, Contract] = {}
         for conid, contract in anchor.contracts.items():
-            if contract.asset_class in ("FUT", "FOP"):
-                # Futures settle their P&L into cash every day; a walk of their price would
-                # swing the NAV by the whole notional. Their past price stays flat.
-                contracts[conid] = contract
-                continue
-            factor = math.exp(-self._walk(anchor, conid, steps))
             past = object.__new__(Contract)  # a copy with another price (replace() is slow)
             past.__dict__.update(contract.__dict__)
-            past.price = round(max(contract.price * factor, 0.01), 4)
+            past.price = self._past_price(anchor, contract, steps)
             contracts[conid] = past
         past_book = Book(accounts=[anchor.account], contracts=contracts, seed=self.seed)
         return close_from_book(past_book, anchor.account, day, observed=False)
+
+    def _past_price(self, anchor: _Anchor, contract: Contract, steps: int) -> float:
+        if contract.asset_class in ("FUT", "FOP"):
+            # Futures settle their P&L into cash every day; a walk of their price would
+            # swing the NAV by the whole notional. Their past price stays flat.
+            return contract.price
+        factor = math.exp(-self._walk(anchor, contract.conid, steps))
+        return round(max(contract.price * factor, 0.01), 4)
+
+    def _synthetic_nav(self, anchor: _Anchor, day: dt.date) -> float:
+        """Book.net_liquidation's arithmetic, step for step, on the day's seeded prices."""
+        key = (anchor.account.account_id, day)
+        cached = anchor.navs.get(key)
+        if cached is not None:
+            return cached
+        steps = count_business_days_after(day, anchor.day)
+        account, base = anchor.account, anchor.account.base_currency
+        total = sum(amount * exchange_rate(currency, base)
+                    for currency, amount in account.cash.items())
+        for position in account.positions:
+            contract = anchor.contracts[position.conid]
+            price = self._past_price(anchor, contract, steps)
+            market_value = position.quantity * price * contract.multiplier
+            cost = position.quantity * position.average_price * contract.multiplier
+            rounded_value, unrealized = round(market_value, 2), round(market_value - cost, 2)
+            counted = unrealized if contract.asset_class in ("FUT", "FOP") else rounded_value
+            total += counted * exchange_rate(contract.currency, base)
+        anchor.navs[key] = round(total, 2)
+        return anchor.navs[key]
 
     def _walk(self, anchor: _Anchor, conid: int, steps: int) -> float:
         """Sum of the last `steps` daily log returns of a contract before its anchor day."""

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ibkr_gateway_sim.gateway_api import gateway_error, sim_state
-from ibkr_gateway_sim.nav_history import AccountClose, NavHistory
+from ibkr_gateway_sim.nav_history import NavHistory
 from ibkr_gateway_sim.state import SimulatorState
 
 portfolio_analyst = Blueprint("portfolio_analyst", __name__, url_prefix="/v1/api/pa")
@@ -63,35 +63,39 @@ def _account_ids(state: SimulatorState) -> tuple[list[str] | None, Response | No
     return ids, None
 
 
+DayNav = tuple[dt.date, float]
+
+
 def _series(history: NavHistory, account_id: str, start: dt.date,
-            end: dt.date) -> tuple[list[AccountClose], AccountClose | None]:
-    """The closes in [start, end] and the close before them (the period's startNAV)."""
-    closes = history.closes(account_id, start, end)
+            end: dt.date) -> tuple[list[DayNav], DayNav | None]:
+    """(day, NAV) in [start, end] and the one before them (the period's startNAV)."""
+    series = history.navs(account_id, start, end)
     before = None
-    if closes:
-        probe = closes[0].day - dt.timedelta(days=1)
+    if series:
+        probe = series[0][0] - dt.timedelta(days=1)
         opened = history.opened_on(account_id) or probe
         while probe >= opened and before is None:
-            before = history.close(account_id, probe)
+            nav = history.nav(account_id, probe)
+            before = (probe, nav) if nav is not None else None
             probe -= dt.timedelta(days=1)
-    return closes, before
+    return series, before
 
 
 def _returns(navs: list[float], start_nav: float) -> list[float]:
     return [round(nav / start_nav - 1, 6) if start_nav else 0.0 for nav in navs]
 
 
-def _monthly_returns(closes: list[AccountClose], start_nav: float) -> tuple[list[str], list[float]]:
+def _monthly_returns(series: list[DayNav], start_nav: float) -> tuple[list[str], list[float]]:
     """Time-period returns per calendar month (`tpps`), from month-end NAVs."""
     months: list[str] = []
     ends: list[float] = []
-    for close in closes:
-        month = close.day.strftime("%Y%m")
+    for day, nav in series:
+        month = day.strftime("%Y%m")
         if months and months[-1] == month:
-            ends[-1] = close.nav
+            ends[-1] = nav
         else:
             months.append(month)
-            ends.append(close.nav)
+            ends.append(nav)
     returns, previous = [], start_nav
     for end in ends:
         returns.append(round(end / previous - 1, 6) if previous else 0.0)
@@ -108,20 +112,20 @@ def performance_body(state: SimulatorState, account_ids: list[str], period: str)
     dates: list[str] = []
     months: list[str] = []
     for account_id in account_ids:
-        closes, before = _series(history, account_id, start, last_closed)
+        series, before = _series(history, account_id, start, last_closed)
         if not dates:
-            dates = [_day(close.day) for close in closes]
-        navs = [close.nav for close in closes]
-        start_nav = before.nav if before is not None else (navs[0] if navs else 0.0)
+            dates = [_day(day) for day, _ in series]
+        navs = [nav for _, nav in series]
+        start_nav = before[1] if before is not None else (navs[0] if navs else 0.0)
         base = state.book.account(account_id).base_currency  # type: ignore[union-attr]
         common = {"idType": "acctid", "id": account_id, "baseCurrency": base,
-                  "start": _day(closes[0].day) if closes else None,
-                  "end": _day(closes[-1].day) if closes else None}
+                  "start": _day(series[0][0]) if series else None,
+                  "end": _day(series[-1][0]) if series else None}
         nav_data.append({**common, "startNAV": {
-            "date": _day(before.day) if before is not None else None, "val": start_nav},
+            "date": _day(before[0]) if before is not None else None, "val": start_nav},
             "navs": navs})
         cps_data.append({**common, "returns": _returns(navs, start_nav)})
-        months, monthly = _monthly_returns(closes, start_nav)
+        months, monthly = _monthly_returns(series, start_nav)
         tpps_data.append({**common, "returns": monthly})
     return {
         "currencyType": "base",
@@ -171,15 +175,15 @@ def all_periods() -> Any:
                 account_id).base_currency, "periods": list(PERIODS)}
             for period in PERIODS:
                 start = period_start(period, state.today(), last_closed)
-                closes, before = _series(state.history, account_id, start, last_closed)
-                navs = [close.nav for close in closes]
-                start_nav = before.nav if before is not None else (navs[0] if navs else 0.0)
+                series, before = _series(state.history, account_id, start, last_closed)
+                navs = [nav for _, nav in series]
+                start_nav = before[1] if before is not None else (navs[0] if navs else 0.0)
                 entry[period] = {
                     "nav": navs, "cps": _returns(navs, start_nav), "freq": "D",
-                    "dates": [_day(close.day) for close in closes],
-                    "startNAV": {"date": _day(before.day) if before else None, "val": start_nav},
-                    "start": _day(closes[0].day) if closes else None,
-                    "end": _day(closes[-1].day) if closes else None}
+                    "dates": [_day(day) for day, _ in series],
+                    "startNAV": {"date": _day(before[0]) if before else None, "val": start_nav},
+                    "start": _day(series[0][0]) if series else None,
+                    "end": _day(series[-1][0]) if series else None}
             entry["start"], entry["end"] = entry["1Y"]["start"], entry["1Y"]["end"]
             answer[account_id] = entry
         answer["nd"] = len(answer[ids[0]]["1Y"]["dates"])
