@@ -13,6 +13,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -23,7 +24,7 @@ from veracity_server.db import Database
 from veracity_server.models import Connector, ConnectorKeyCandidate
 
 RACERS = 6
-BEAT = {"connector_version": "1.0.0", "gateway": {"state": "ok"}}
+BEAT: dict[str, Any] = {"connector_version": "1.0.0", "gateway": {"state": "ok"}}
 
 
 def _race(server: LiveServer, token: str, attempt: str) -> list[tuple[int, dict]]:

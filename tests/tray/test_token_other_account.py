@@ -23,6 +23,7 @@ import requests
 from sqlalchemy import func, select
 
 from tests.support.server_fixtures import snapshot_body
+from tests.support.waiting import WaitTimedOut
 from tests.tray.test_tray_menu_actions import Tray
 from tests.tray.x_server import DialogDriver, XServer
 from veracity_connector.credentials import open_credential_store
@@ -85,9 +86,21 @@ def paste_token(tray: Tray, token: str) -> Any:
     dialog = tray.dialog("token")
     tray.driver.type_into(dialog.entry, token)
     tray.driver.click(dialog.pair_button)
-    tray.driver.wait_until(lambda: not dialog.busy and dialog.message.text not in (
-        "", "Pairing with Veracity…"), "the pairing's outcome", timeout_s=60)
+    wait_for_outcome(tray, dialog, ("", "Pairing with Veracity…"))
     return dialog
+
+
+def wait_for_outcome(tray: Tray, dialog: Any, before: tuple[str, ...]) -> None:
+    """Until the dialog shows something else than `before`; on time-out, what it and the
+    engine said (a click that did not land and a pairing that hangs look alike otherwise)."""
+    try:
+        tray.driver.wait_until(lambda: not dialog.busy and dialog.message.text not in before,
+                               "the pairing's outcome", timeout_s=60)
+    except WaitTimedOut as error:
+        seen = tray.driver.on_tk(lambda: (dialog.busy, dialog.message.text,
+                                          dialog.pair_button.cget("text")))
+        raise AssertionError(f"{error}; dialog (busy, message, button): {seen}; engine: "
+                             f"{tray.controller.slot.status}") from error
 
 
 def seed_outbox(folders: Folders) -> set[str]:
@@ -180,8 +193,7 @@ def test_pasting_another_accounts_token_asks_before_dropping_the_kept_snapshots(
         dialog = paste_token(tray, token_b)
         assert tray.driver.on_tk(lambda: dialog.message.text) == OTHER_ACCOUNT_QUESTION
         tray.driver.click(dialog.pair_button)
-        tray.driver.wait_until(lambda: not dialog.busy and dialog.message.text not in (
-            OTHER_ACCOUNT_QUESTION, "Pairing with Veracity…"), "paired with B", timeout_s=60)
+        wait_for_outcome(tray, dialog, (OTHER_ACCOUNT_QUESTION, "Pairing with Veracity…"))
         assert tray.driver.on_tk(lambda: dialog.message.text) == PAIRED_MESSAGE
         assert paired_account(folders.data_dir) not in (None, account_a)
         key_b = credentials.get()
