@@ -42,7 +42,8 @@ def test_the_menu_shows_the_items_in_order() -> None:
     menu, _actions, _current = make_menu()
     assert menu.labels() == [
         "Status: Syncing — last sync never", "Sync now", "Paste token…", "Open gateway login",
-        "Start gateway", "Set gateway folder…", "Settings…", "Start with Windows",
+        "Start gateway", "Set gateway folder…", "Settings…",
+        "Add daily positions history (Flex)…", "Start with Windows",
         "Open logs folder", "Check for updates", "About", "Quit"]
 
 
@@ -50,7 +51,8 @@ def test_the_menu_shows_the_items_in_order() -> None:
     ("Status: Syncing — last sync never", "show_status"), ("Sync now", "sync_now"),
     ("Paste token…", "paste_token"), ("Open gateway login", "open_gateway_login"),
     ("Start gateway", "toggle_gateway"), ("Set gateway folder…", "set_gateway_folder"),
-    ("Settings…", "open_settings"), ("Start with Windows", "toggle_autostart"),
+    ("Settings…", "open_settings"), ("Add daily positions history (Flex)…", "open_flex"),
+    ("Start with Windows", "toggle_autostart"),
     ("Open logs folder", "open_logs_folder"), ("Check for updates", "check_for_updates"),
     ("About", "show_about"), ("Quit", "quit"),
 ])

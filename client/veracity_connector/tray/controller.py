@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from veracity_connector.credentials import CredentialError
 from veracity_connector.dialogs import (
     DialogHost,
     FolderDialog,
@@ -300,6 +301,31 @@ class TrayController:
         self._show_dialog("settings", lambda root: SettingsDialog(
             root, form.initial_values(), on_save=lambda values: self._save_settings(
                 form, values)))
+
+    def open_flex(self) -> None:
+        """The opt-in Flex dialog (token, query id, the traffic note)."""
+        from veracity_connector.dialogs.flex_dialog import FlexDialog
+        from veracity_connector.history import flex_setup
+
+        data_dir, key_store = self.folders.data_dir, self.settings.key_store
+
+        def save(token: str, query_id: str) -> str | None:
+            try:
+                flex_setup.save_flex_setup(key_store, data_dir, token, query_id)
+            except (ValueError, CredentialError) as error:
+                return str(error)
+            return None
+
+        def remove() -> str:
+            try:
+                had = flex_setup.remove_flex_setup(key_store, data_dir)
+            except CredentialError as error:
+                return str(error)
+            return ("Removed: the connector no longer contacts IBKR's Flex service."
+                    if had else "Flex was not set up.")
+
+        self._show_dialog("flex", lambda root: FlexDialog(
+            root, self.settings.flex_url, flex_setup.flex_configured(data_dir), save, remove))
 
     def _save_settings(self, form: SettingsForm, values: dict[str, str]) -> list[str]:
         problems, changes, new_port = form.validate(values)

@@ -22,6 +22,7 @@ START_GATEWAY = "Start gateway"
 STOP_GATEWAY = "Stop gateway"
 SET_GATEWAY_FOLDER = "Set gateway folder…"
 SETTINGS = "Settings…"
+ADD_FLEX = "Add daily positions history (Flex)…"
 START_WITH_WINDOWS = "Start with Windows"
 START_AT_LOGIN = "Start at login"  # the same toggle on Linux desktops
 OPEN_LOGS_FOLDER = "Open logs folder"
@@ -31,8 +32,8 @@ ABOUT = "About"
 QUIT = "Quit"
 
 ALL_LABELS = (STATUS_LINE, SYNC_NOW, PASTE_TOKEN, OPEN_GATEWAY_LOGIN, START_GATEWAY,
-              STOP_GATEWAY, SET_GATEWAY_FOLDER, SETTINGS, START_WITH_WINDOWS, START_AT_LOGIN,
-              OPEN_LOGS_FOLDER, CHECK_FOR_UPDATES, INSTALL_UPDATE, ABOUT, QUIT)
+              STOP_GATEWAY, SET_GATEWAY_FOLDER, SETTINGS, ADD_FLEX, START_WITH_WINDOWS,
+              START_AT_LOGIN, OPEN_LOGS_FOLDER, CHECK_FOR_UPDATES, INSTALL_UPDATE, ABOUT, QUIT)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class TrayActions(Protocol):
     def toggle_gateway(self) -> None: ...
     def set_gateway_folder(self) -> None: ...
     def open_settings(self) -> None: ...
+    def open_flex(self) -> None: ...
     def toggle_autostart(self) -> None: ...
     def open_logs_folder(self) -> None: ...
     def check_for_updates(self) -> None: ...
@@ -164,6 +166,7 @@ def build_menu(actions: TrayActions, view: Callable[[], TrayView]) -> Menu:
         MenuItem(text=fixed(SET_GATEWAY_FOLDER), action=actions.set_gateway_folder),
         SEPARATOR,
         MenuItem(text=fixed(SETTINGS), action=actions.open_settings),
+        MenuItem(text=fixed(ADD_FLEX), action=actions.open_flex),
         MenuItem(text=lambda view: view.autostart_label, action=actions.toggle_autostart,
                  checked=lambda view: view.autostart_enabled,
                  visible=lambda view: view.autostart_supported),
