@@ -17,7 +17,6 @@ Weekends have no close (IBKR's daily series list business days); holidays are no
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import math
 import random
@@ -122,6 +121,7 @@ class _Anchor:
     contracts: dict[int, Contract]
     walks: dict[int, list[float]] = field(default_factory=dict)  # conid → log factors back
     navs: dict[tuple[str, dt.date], float] = field(default_factory=dict)  # seeded NAVs
+    prices: dict[int, dict[int, float]] = field(default_factory=dict)  # steps → conid → price
 
 
 class NavHistory:
@@ -198,8 +198,7 @@ class NavHistory:
             return source
         key = (account_id, day)
         if key not in self._synthetic:
-            self._synthetic[key] = dataclasses.replace(
-                self._synthetic_close(source, day), nav=self._synthetic_nav(source, day))
+            self._synthetic[key] = self._synthetic_close(source, day)
         return self._synthetic[key]
 
     def nav(self, account_id: str, day: dt.date) -> float | None:
@@ -228,23 +227,42 @@ class NavHistory:
         return found
 
     def _synthetic_close(self, anchor: _Anchor, day: dt.date) -> AccountClose:
-        steps = count_business_days_after(day, anchor.day)
-        contracts: dict[int, Contract] = {}
-        for conid, contract in anchor.contracts.items():
+        """A seeded day's close: Book.position_value's arithmetic on the day's prices (no
+        Book is built: a year of the demo book is 65,000 positions)."""
+        prices = self._past_prices(anchor, count_business_days_after(day, anchor.day))
+        positions = []
+        for position in anchor.account.positions:
+            contract = anchor.contracts[position.conid]
             past = object.__new__(Contract)  # a copy with another price (replace() is slow)
             past.__dict__.update(contract.__dict__)
-            past.price = self._past_price(anchor, contract, steps)
-            contracts[conid] = past
-        past_book = Book(accounts=[anchor.account], contracts=contracts, seed=self.seed)
-        return close_from_book(past_book, anchor.account, day, observed=False)
+            past.price = prices[position.conid]
+            market_value = position.quantity * past.price * past.multiplier
+            cost = position.quantity * position.average_price * past.multiplier
+            positions.append(PositionClose(
+                contract=past, quantity=position.quantity, average_price=position.average_price,
+                market_value=round(market_value, 2),
+                unrealized_pnl=round(market_value - cost, 2)))
+        account = anchor.account
+        return AccountClose(account_id=account.account_id, base_currency=account.base_currency,
+                            title=account.title, account_type=account.account_type, day=day,
+                            nav=self._synthetic_nav(anchor, day), cash=dict(account.cash),
+                            positions=tuple(positions), observed=False)
 
-    def _past_price(self, anchor: _Anchor, contract: Contract, steps: int) -> float:
-        if contract.asset_class in ("FUT", "FOP"):
-            # Futures settle their P&L into cash every day; a walk of their price would
-            # swing the NAV by the whole notional. Their past price stays flat.
-            return contract.price
-        factor = math.exp(-self._walk(anchor, contract.conid, steps))
-        return round(max(contract.price * factor, 0.01), 4)
+    def _past_prices(self, anchor: _Anchor, steps: int) -> dict[int, float]:
+        """Every contract's price `steps` business days before the anchor day (kept)."""
+        prices = anchor.prices.get(steps)
+        if prices is None:
+            prices = {}
+            for conid, contract in anchor.contracts.items():
+                if contract.asset_class in ("FUT", "FOP"):
+                    # Futures settle their P&L into cash every day; a walk of their price
+                    # would swing the NAV by the whole notional. Their past price stays flat.
+                    prices[conid] = contract.price
+                else:
+                    factor = math.exp(-self._walk(anchor, conid, steps))
+                    prices[conid] = round(max(contract.price * factor, 0.01), 4)
+            anchor.prices[steps] = prices
+        return prices
 
     def _synthetic_nav(self, anchor: _Anchor, day: dt.date) -> float:
         """Book.net_liquidation's arithmetic, step for step, on the day's seeded prices."""
@@ -252,13 +270,13 @@ class NavHistory:
         cached = anchor.navs.get(key)
         if cached is not None:
             return cached
-        steps = count_business_days_after(day, anchor.day)
+        prices = self._past_prices(anchor, count_business_days_after(day, anchor.day))
         account, base = anchor.account, anchor.account.base_currency
         total = sum(amount * exchange_rate(currency, base)
                     for currency, amount in account.cash.items())
         for position in account.positions:
             contract = anchor.contracts[position.conid]
-            price = self._past_price(anchor, contract, steps)
+            price = prices[position.conid]
             market_value = position.quantity * price * contract.multiplier
             cost = position.quantity * position.average_price * contract.multiplier
             rounded_value, unrealized = round(market_value, 2), round(market_value - cost, 2)
