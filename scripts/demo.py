@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+from demo_alerts import alert_settings, alerts_side  # scripts/demo_alerts.py (alerts worker)
 from demo_connector import connector_side  # scripts/demo_connector.py (the connector half)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +143,8 @@ def main() -> int:
         print(f"error: port {port} is in use; pick another with --port", file=sys.stderr)
         return 2
     arguments.demo_dir.mkdir(parents=True, exist_ok=True)
-    env = server_environment(arguments.demo_dir.resolve(), port)
+    env = {**server_environment(arguments.demo_dir.resolve(), port),
+           **alert_settings()}
     token = prepare_database(env)
     log_path = arguments.demo_dir / "server.log"
     stop_requested = False
@@ -153,8 +155,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    with running_server(env, port, log_path) as base_url:
+    with running_server(env, port, log_path) as base_url, \
+            alerts_side(arguments.demo_dir.resolve(), env) as alerts_summary:
         print_summary(base_url, token, log_path)
+        print(alerts_summary, flush=True)
         print("Starting the IBKR gateway simulator and a paired headless connector…", flush=True)
         # The connector pairs with its own token: the one printed above stays for the person.
         with connector_side(arguments.demo_dir.resolve(), base_url,

@@ -64,6 +64,24 @@ def test_demo_syncs_the_demo_book_and_stops_cleanly(tmp_path):
             return len(accounts) == 3 and accounts
         accounts = wait_until(synced, 90, "the demo book on the server")
         assert sum(len(account["positions"]) for account in accounts) == 276
+        # Alerts: the demo's worker sends a test e-mail into the SMTP sink's folder.
+        csrf = {"X-CSRF-Token": answer.json()["csrf_token"]}
+        saved = session.put(f"http://127.0.0.1:{port}/api/v1/profile/alerts", headers=csrf,
+                            timeout=10, json={
+                                "email_enabled": True, "email_address": "demo@example.com",
+                                "webhook_enabled": False, "webhook_url": None,
+                                "silent_after_s": 900, "login_after_s": 300,
+                                "competing_after_s": 1800, "update_alerts": True,
+                                "schedule_kind": "always", "schedule_days": [0, 1, 2, 3, 4],
+                                "schedule_start": "09:30", "schedule_end": "16:00",
+                                "schedule_timezone": "America/New_York", "snoozed_until": None})
+        assert saved.status_code == 200, saved.text
+        queued = session.post(f"http://127.0.0.1:{port}/api/v1/profile/alerts/test",
+                              headers=csrf, json={"channel": "email"}, timeout=10)
+        assert queued.status_code == 202, queued.text
+        mails = wait_until(lambda: list((tmp_path / "demo" / "mail").glob("*test-alert*.eml")),
+                           30, "the demo's test e-mail in .demo/mail")
+        assert b"To: demo@example.com" in mails[0].read_bytes()
     finally:
         os.killpg(process.pid, signal.SIGINT)
         remaining, _ = process.communicate(timeout=60)

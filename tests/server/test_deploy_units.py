@@ -35,7 +35,8 @@ def test_the_units_verify(tmp_path: Path) -> None:
             shutil.copy(unit, tmp_path / unit.name)
     result = subprocess.run(
         [systemd_analyze, "verify", "--man=no", "veracity-backup.service",
-         "veracity-backup.timer", "veracity-migrate.service", "veracity@8001.service"],
+         "veracity-backup.timer", "veracity-migrate.service", "veracity@8001.service",
+         "veracity-alerts-worker.service"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     problems = [line for line in result.stderr.splitlines() if line.strip()
                 and "/opt/veracity/venv/bin/" not in line]  # not installed on the test machine
