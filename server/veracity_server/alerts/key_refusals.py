@@ -21,7 +21,7 @@ from veracity_server.alerts.model import AlertKeyRefusal
 from veracity_server.columns import utc_now
 from veracity_server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from veracity_server.db import Database, database
-from veracity_server.models import Connector
+from veracity_server.models import Connector, ConnectorKeyCandidate
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,19 @@ MAX_KEY_LENGTH = 200
 
 def note_refused_key(db: Database, key: str, now: datetime) -> bool:
     """Record that the revoked connector owning `key` was refused; False if no such one."""
+    key_hash = secret_hash(key)
     with db.engine.begin() as connection:
         connector_id = connection.execute(select(Connector.id).where(
-            Connector.key_hash == secret_hash(key), Connector.revoked_at.is_not(None))
+            Connector.key_hash == key_hash, Connector.revoked_at.is_not(None))
         ).scalar_one_or_none()
+        if connector_id is None:
+            # Revoked before its key was first used: the key is still one of its candidates
+            # (veracity_server/pairing/keys.py).
+            connector_id = connection.execute(
+                select(Connector.id).join(ConnectorKeyCandidate,
+                                          ConnectorKeyCandidate.connector_id == Connector.id)
+                .where(ConnectorKeyCandidate.key_hash == key_hash,
+                       Connector.revoked_at.is_not(None))).scalar_one_or_none()
         if connector_id is None:
             return False
         changed = connection.execute(
