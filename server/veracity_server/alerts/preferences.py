@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 from sqlalchemy.orm import Session
 
 from veracity_server.alerts.model import AlertSettings
@@ -29,6 +29,9 @@ DEFAULT_START, DEFAULT_END = "09:30", "16:00"
 DEFAULT_TIMEZONE = "America/New_York"
 
 Clock = Annotated[str, StringConstraints(pattern=r"^[0-2][0-9]:[0-5][0-9]$")]
+# JSON's own types only: "5" is not a number of seconds, nor "true" a yes (as in the contract).
+StrictBool = Annotated[bool, Strict()]
+Seconds = Annotated[int, Strict(), Field(ge=1, le=MAX_THRESHOLD_S)]
 
 
 def new_webhook_secret() -> str:
@@ -65,16 +68,17 @@ class AlertSettingsChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email_enabled: bool
+    email_enabled: StrictBool
     email_address: Annotated[str, StringConstraints(max_length=320)] | None = None
-    webhook_enabled: bool
+    webhook_enabled: StrictBool
     webhook_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    silent_after_s: Annotated[int, Field(ge=1, le=MAX_THRESHOLD_S)]
-    login_after_s: Annotated[int, Field(ge=1, le=MAX_THRESHOLD_S)]
-    competing_after_s: Annotated[int, Field(ge=1, le=MAX_THRESHOLD_S)]
-    update_alerts: bool
+    silent_after_s: Seconds
+    login_after_s: Seconds
+    competing_after_s: Seconds
+    update_alerts: StrictBool
     schedule_kind: Literal["nyse", "custom", "always"]
-    schedule_days: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(max_length=7)]
+    schedule_days: Annotated[list[Annotated[int, Strict(), Field(ge=0, le=6)]],
+                             Field(max_length=7)]
     schedule_start: Clock
     schedule_end: Clock
     schedule_timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
