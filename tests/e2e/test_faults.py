@@ -49,8 +49,15 @@ def test_gateway_trouble_is_reported_in_the_heartbeat_and_survived(
 
         control.make_competing()
         wait_for_gateway_state(veracity, connector, "competing")
-        control.login()
+        status = connector.status()  # steps aside: waiting, no login asked for
+        assert status["state"] == "gateway_waiting", status
+        assert status["message"] == ("IBKR session in use on another device — syncing resumes "
+                                     "when it is free")
+        ssodh_calls = control.endpoint("/iserver/auth/ssodh/init")["count"]
+        control.session_event("competing_end")  # the other device logs out: back, no login
         wait_for_gateway_state(veracity, connector, "ok")
+        assert control.endpoint("/iserver/auth/ssodh/init")["count"] == ssodh_calls + 1
+        assert control.endpoint("/logout")["count"] == 0
 
         control.add_fault("status", status=502)  # every gateway endpoint, until cleared
         wait_for_gateway_state(veracity, connector, "error")
