@@ -14,6 +14,7 @@ from ibkr_gateway_sim.flex.api import flex_service
 from ibkr_gateway_sim.flex.control_api import flex_control
 from ibkr_gateway_sim.gateway_api import gateway, gateway_error
 from ibkr_gateway_sim.gateway_conf import GatewayConf
+from ibkr_gateway_sim.history_control import history_control
 from ibkr_gateway_sim.portfolio_analyst import portfolio_analyst
 from ibkr_gateway_sim.state import SimulatorState
 
@@ -49,6 +50,7 @@ def create_app(state: SimulatorState, certificate_pem: str | None = None,
     app.register_blueprint(portfolio_analyst)
     app.register_blueprint(flex_service)  # IBKR's Flex Web Service paths (not the gateway's)
     app.register_blueprint(flex_control)
+    app.register_blueprint(history_control)
     app.register_blueprint(control)
     app.register_blueprint(session_control)
     pipeline.install(app)

@@ -177,6 +177,27 @@ class SimulatorControl:
         """The simulator's self-signed certificate."""
         return self._call("GET", "/certificate")
 
+    # Past days (see docs/simulator.md, "History")
+    def history(self, account_id: str, start: str | None = None,
+                end: str | None = None) -> list[dict[str, Any]]:
+        """The daily closes of an account (`yyyymmdd` bounds; default the last 30 days)."""
+        query = f"?account_id={account_id}"
+        query += f"&from={start}" if start else ""
+        query += f"&to={end}" if end else ""
+        return self._call("GET", f"/history{query}")["days"]
+
+    def correct_history(self, account_id: str, date: str, nav: float | None = None,
+                        quantities: dict[int, float] | None = None) -> dict[str, Any]:
+        """Make a past day's close differ from what the gateway showed that day."""
+        body: dict[str, Any] = {"account_id": account_id, "date": date, "nav": nav}
+        if quantities:
+            body["quantities"] = {str(conid): value for conid, value in quantities.items()}
+        return self._call("POST", "/history/corrections", body)
+
+    def clear_history_corrections(self) -> None:
+        """Every past day back to what the gateway showed."""
+        self._call("DELETE", "/history/corrections")
+
     # Flex Web Service (see docs/simulator.md, "Flex Web Service")
     def flex(self) -> dict[str, Any]:
         """Flex settings, tokens, queries and the demo token/query ids."""

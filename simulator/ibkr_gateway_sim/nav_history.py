@@ -17,6 +17,7 @@ Weekends have no close (IBKR's daily series list business days); holidays are no
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import math
 import random
@@ -112,6 +113,32 @@ def close_from_book(book: Book, account: Account, day: dt.date, observed: bool) 
                         positions=tuple(positions), observed=observed)
 
 
+@dataclass(frozen=True)
+class Correction:
+    """A scripted difference between a past close and what the gateway showed that day."""
+
+    nav: float | None
+    quantities: dict[int, float]  # conid → quantity at the day's end (0: not held)
+
+    def apply(self, close: AccountClose) -> AccountClose:
+        """The close with this correction's NAV and quantities."""
+        positions = []
+        for position in close.positions:
+            quantity = self.quantities.get(position.contract.conid, position.quantity)
+            if quantity == 0:
+                continue
+            if quantity != position.quantity:
+                contract = position.contract
+                market_value = quantity * contract.price * contract.multiplier
+                cost = quantity * position.average_price * contract.multiplier
+                position = dataclasses.replace(
+                    position, quantity=quantity, market_value=round(market_value, 2),
+                    unrealized_pnl=round(market_value - cost, 2))
+            positions.append(position)
+        return dataclasses.replace(close, positions=tuple(positions),
+                                   nav=close.nav if self.nav is None else self.nav)
+
+
 @dataclass
 class _Anchor:
     """An account as first seen, and the contracts it held then."""
@@ -133,6 +160,7 @@ class NavHistory:
         self.observed: dict[dt.date, dict[str, AccountClose]] = {}
         self.today: dt.date | None = None
         self._synthetic: dict[tuple[str, dt.date], AccountClose] = {}
+        self.corrections: dict[tuple[str, dt.date], Correction] = {}
 
     def start(self, book: Book, today: dt.date) -> None:
         """Forget everything: the book as it is today anchors every account's past."""
@@ -194,19 +222,38 @@ class NavHistory:
     def close(self, account_id: str, day: dt.date) -> AccountClose | None:
         """The account at `day`'s end; None for today, the future, weekends and before opening."""
         source = self._source(account_id, day)
-        if not isinstance(source, _Anchor):
+        if isinstance(source, _Anchor):
+            key = (account_id, day)
+            if key not in self._synthetic:
+                self._synthetic[key] = self._synthetic_close(source, day)
+            source = self._synthetic[key]
+        correction = self.corrections.get((account_id, day))
+        if source is None or correction is None:
             return source
-        key = (account_id, day)
-        if key not in self._synthetic:
-            self._synthetic[key] = self._synthetic_close(source, day)
-        return self._synthetic[key]
+        return correction.apply(source)
 
     def nav(self, account_id: str, day: dt.date) -> float | None:
         """Only the NAV of `close()` (much cheaper for a seeded day: no positions built)."""
         source = self._source(account_id, day)
+        if source is None:
+            return None
+        correction = self.corrections.get((account_id, day))
+        if correction is not None and correction.nav is not None:
+            return correction.nav
         if isinstance(source, _Anchor):
             return self._synthetic_nav(source, day)
-        return source.nav if source is not None else None
+        return source.nav
+
+    def correct(self, account_id: str, day: dt.date, nav: float | None,
+                quantities: dict[int, float]) -> Correction:
+        """Make a past day's close differ from what the gateway showed (reconciliation tests):
+        another NAV and/or other quantities (0 removes a position)."""
+        if self.close(account_id, day) is None:
+            raise ValueError(f"{account_id} has no close on {day.isoformat()} (today, the "
+                             "future, a weekend, before opening, or an unknown account)")
+        correction = Correction(nav=nav, quantities=dict(quantities))
+        self.corrections[(account_id, day)] = correction
+        return correction
 
     def navs(self, account_id: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, float]]:
         """(day, NAV) of every close from `start` to `end` (days without one left out)."""

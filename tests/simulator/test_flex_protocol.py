@@ -362,3 +362,17 @@ def test_a_latency_fault_delays_the_answer(sim):
     started = time.monotonic()
     assert send(sim)["Status"] == "Success"
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_history_correction_shows_in_the_statement(sim):
+    fd, td = weekday_range(sim, 10)
+    day = sim.control.history("U2345678", start=fd, end=td)[-1]
+    conid = next(iter(day["positions"]))
+    sim.control.correct_history("U2345678", day["date"], nav=4242.42, quantities={int(conid): 7})
+    query = sim.control.flex_create_query(accounts=["U2345678"])["query_id"]
+    (one,) = parser.parse(ready_statement(sim, query=query, fd=fd, td=td)).FlexStatements
+    rows = {row.reportDate.strftime("%Y%m%d"): row for row in one.EquitySummaryInBase}
+    assert float(rows[day["date"]].total) == 4242.42
+    held = {(row.reportDate.strftime("%Y%m%d"), row.conid): float(row.position)
+            for row in one.OpenPositions}
+    assert held[(day["date"], conid)] == 7.0

@@ -13,6 +13,8 @@ os.environ.setdefault("IBIND_LOG_TO_CONSOLE", "false")
 
 import ibind  # after the environment it reads at import
 
+from ibkr_gateway_sim.control import SimulatorControlError
+
 ACCOUNTS = ["U1234567", "U2345678", "U3456789"]
 DAY_S = 86400.0
 
@@ -172,3 +174,36 @@ def test_ibind_reads_performance_and_all_periods(sim):
     finally:
         client.close()
     assert sim.control.pacing_violations() == []
+
+
+def test_history_control_lists_the_closes_pa_answers_without_pacing(sim):
+    advance_to_weekday_noon(sim, 2)
+    body = sim.post("/pa/performance", json={"acctIds": ["U3456789"], "period": "1M"}).json()
+    days = sim.control.history("U3456789", start=body["nav"]["dates"][0])
+    assert [day["date"] for day in days] == body["nav"]["dates"]
+    assert [day["nav"] for day in days] == body["nav"]["data"][0]["navs"]
+    assert all(len(day["positions"]) == 10 for day in days)
+    assert sim.control.endpoint("/pa/performance")["accepted"] == 1  # /sim/ is not paced
+
+
+def test_a_correction_changes_a_past_day_in_pa_and_flex(sim):
+    advance_to_weekday_noon(sim, 2)
+    monday = (sim.server.state.today() - dt.timedelta(days=2)).strftime("%Y%m%d")
+    conid = int(next(iter(sim.control.history("U3456789", start=monday)[0]["positions"])))
+    sim.control.correct_history("U3456789", monday, nav=123456.78, quantities={conid: 0})
+    (corrected,) = sim.control.history("U3456789", start=monday, end=monday)
+    assert corrected["corrected"] and corrected["nav"] == 123456.78
+    assert str(conid) not in corrected["positions"] and len(corrected["positions"]) == 9
+    body = sim.post("/pa/performance", json={"acctIds": ["U3456789"], "period": "7D"}).json()
+    navs = dict(zip(body["nav"]["dates"], body["nav"]["data"][0]["navs"], strict=True))
+    assert navs[monday] == 123456.78
+    sim.control.clear_history_corrections()
+    (restored,) = sim.control.history("U3456789", start=monday, end=monday)
+    assert restored["nav"] != 123456.78 and len(restored["positions"]) == 10
+
+
+def test_a_correction_needs_a_day_with_a_close(sim):
+    today = sim.server.state.today().strftime("%Y%m%d")
+    with pytest.raises(SimulatorControlError) as refused:
+        sim.control.correct_history("U3456789", today, nav=1.0)
+    assert refused.value.status == 400
