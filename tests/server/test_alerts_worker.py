@@ -100,6 +100,7 @@ class User:
     rig: Rig
     name: str
     session: requests.Session
+    connector_id: str
     key: str
     secret: str
 
@@ -157,14 +158,14 @@ def new_user(rig: Rig, name: str, **changes: Any) -> User:
     """Create the user, pair and beat once, make a webhook secret, save the settings."""
     server = rig.server
     server.create_user(f"{name}@example.com")
-    _, key = server.pair(f"{name}@example.com")
+    connector_id, key = server.pair(f"{name}@example.com")
     heartbeat(server, key)
     session = server.login(f"{name}@example.com")
     made = session.post(server.url("/api/v1/profile/alerts/webhook-secret"), timeout=10)
     assert made.status_code == 201, made.text
     secret = made.json()["secret"]
     assert secret.startswith("whsec_")
-    user = User(rig, name, session, key, secret)
+    user = User(rig, name, session, connector_id, key, secret)
     user.save(**changes)
     shown = session.get(server.url("/api/v1/profile/alerts"), timeout=10).json()
     assert secret not in json.dumps(shown) and shown["settings"]["webhook_secret_set"]
@@ -201,6 +202,14 @@ def test_a_silent_connector_alerts_once_and_resolves_once_with_two_workers(rig: 
                                                     ("email", "resolved", "sent", 1),
                                                     ("webhook", "opened", "sent", 1),
                                                     ("webhook", "resolved", "sent", 1)]
+    # Each message sent is in the connector's audit log.
+    events = user.session.get(rig.server.url(
+        f"/api/v1/profile/ibkr/connectors/{user.connector_id}/events?limit=100"),
+        timeout=10).json()["events"]
+    assert sorted((event["detail"]["alert"], event["detail"]["event"], event["detail"]["channel"])
+                  for event in events if event["kind"] == "alert_sent") == [
+        ("silent", "opened", "email"), ("silent", "opened", "webhook"),
+        ("silent", "resolved", "email"), ("silent", "resolved", "webhook")]
     # The same check refuses a body changed on the way.
     forged = Hook(dict(user.hooks()[0].headers), user.hooks()[0].body + b" ", 200)
     with pytest.raises(WebhookVerificationError):
