@@ -5,10 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import veracity_server.alerts.model  # noqa: F401 — its tables join Base.metadata
 from veracity_server.db import make_engine
 from veracity_server.models import Base
-
-import veracity_server.alerts.model  # noqa: E402,F401 — its tables join Base.metadata
 
 config = context.config
 target_metadata = Base.metadata
