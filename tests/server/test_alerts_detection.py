@@ -210,3 +210,24 @@ def test_the_nyse_schedule_holds_alerts_outside_market_hours(app: Flask, world: 
     assert queued(app) == []
     run(app, datetime(2026, 11, 30, 14, 31, tzinfo=UTC))  # Monday 09:31 New York
     assert len(queued(app)) == 2
+
+
+def test_old_settled_rows_are_pruned_and_pending_ones_kept(app: Flask, world: World) -> None:
+    from veracity_server.alerts import deliveries
+
+    enable_alerts(app)
+    set_connector(app, world.connector_id, last_seen_at=T0)
+    run(app, T0 + timedelta(hours=1))  # opened: two deliveries queued
+    with database(app).engine.begin() as connection:
+        connection.execute(update(AlertDelivery).values(status="sent"))
+    set_connector(app, world.connector_id, last_seen_at=T0 + timedelta(hours=2))
+    run(app, T0 + timedelta(hours=2))  # resolved: two more, left pending
+    later = T0 + deliveries.KEEP + timedelta(days=1)
+    assert deliveries.prune(database(app), T0 + timedelta(days=1)) == 0  # too young
+    deliveries.prune(database(app), later)
+    # Pending deliveries keep their incident (it still has something to send).
+    assert [event for _, event, _ in queued(app)] == ["resolved", "resolved"]
+    with database(app).engine.begin() as connection:
+        connection.execute(update(AlertDelivery).values(status="failed"))
+    deliveries.prune(database(app), later)
+    assert queued(app) == [] and incidents(app) == []

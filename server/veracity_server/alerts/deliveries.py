@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from veracity_server import audit
@@ -42,6 +51,8 @@ CLAIM_LEASE = timedelta(minutes=2)
 BATCH = 50
 JITTER = 0.1
 ERROR_MAX_LENGTH = 1000
+# The delivery log and ended incidents are kept this long (the page shows the latest).
+KEEP = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,26 @@ def send_due(database: Database, now: datetime, senders: dict[str, Sender],
                  delivery.event, delivery.attempts, status,
                  f" — {outcome.error}" if outcome.error else "")
     return attempted
+
+
+def prune(database: Database, now: datetime, keep: timedelta = KEEP) -> int:
+    """Delete finished deliveries and incidents older than `keep`; returns rows deleted.
+
+    Only what is settled goes: sent or failed deliveries, and incidents that ended with nothing
+    left to send (their deliveries go with them, by the foreign key's cascade).
+    """
+    cutoff = now - keep
+    with database.sessions() as session:
+        deleted = session.execute(delete(AlertDelivery).where(
+            AlertDelivery.created_at < cutoff, AlertDelivery.status.in_((SENT, FAILED))))
+        unsent = exists().where(AlertDelivery.incident_id == AlertIncident.id,
+                                AlertDelivery.status.in_((PENDING, SENDING)))
+        ended = session.execute(delete(AlertIncident).where(
+            AlertIncident.resolved_at < cutoff, ~unsent,
+            or_(AlertIncident.notified_at.is_(None),
+                AlertIncident.resolve_notified_at.is_not(None))))
+        session.commit()
+    return int(deleted.rowcount or 0) + int(ended.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def recent(session: Session, user_id: int, limit: int = 20) -> list[AlertDelivery]:

@@ -188,6 +188,8 @@ def notify(database: Database, now: datetime, base_url: str | None) -> int:
             select(AlertIncident, AlertSettings, Connector)
             .join(AlertSettings, AlertSettings.user_id == AlertIncident.user_id)
             .join(Connector, Connector.id == AlertIncident.connector_id)
+            # A user with every channel off is not told later about what happened meanwhile.
+            .where(or_(AlertSettings.email_enabled, AlertSettings.webhook_enabled))
             .where(or_(
                 and_(AlertIncident.notified_at.is_(None), AlertIncident.resolved_at.is_(None)),
                 and_(AlertIncident.notified_at.is_not(None),

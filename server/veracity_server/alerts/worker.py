@@ -4,7 +4,8 @@
 `apscheduler_jobs` table (SQLAlchemyJobStore): `alerts-detect` every
 VERACITY_ALERTS_DETECT_INTERVAL_S (open and resolve incidents, queue their messages) and
 `alerts-deliver` every VERACITY_ALERTS_DELIVERY_INTERVAL_S (send due e-mails and webhooks,
-retries included). `--once` runs one pass of each and exits (cron, tests, a manual nudge).
+retries included) and `alerts-prune` every six hours (the delivery log and ended incidents are
+kept 90 days). `--once` runs one pass of each and exits (cron, tests, a manual nudge).
 
 Several workers may run (one per host, for availability). APScheduler 3 does not coordinate
 schedulers sharing a store, so the jobs coordinate in the database themselves: a detection pass
@@ -39,7 +40,8 @@ from veracity_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DETECT_JOB, DELIVER_JOB = "alerts-detect", "alerts-deliver"
+DETECT_JOB, DELIVER_JOB, PRUNE_JOB = "alerts-detect", "alerts-deliver", "alerts-prune"
+PRUNE_INTERVAL_S = 6 * 3600
 DETECT_LEASE = "detect"
 
 
@@ -109,6 +111,14 @@ def deliver_job() -> None:
                         context.settings.alert_retry_delays_s, context.clock)
 
 
+def prune_job() -> None:
+    """Delete the delivery log and incidents past their keeping time (idempotent)."""
+    context = _current()
+    deleted = deliveries.prune(context.database, context.clock())
+    if deleted:
+        log.info("pruned %d old alert row(s)", deleted)
+
+
 def senders(context: WorkerContext) -> dict[str, deliveries.Sender]:
     """One sender per channel, configured from the settings."""
     settings = context.settings
@@ -144,7 +154,8 @@ def build_scheduler(context: WorkerContext) -> Any:
             (DETECT_JOB, "veracity_server.alerts.worker:detect_job",
              settings.alerts_detect_interval_s),
             (DELIVER_JOB, "veracity_server.alerts.worker:deliver_job",
-             settings.alerts_delivery_interval_s)):
+             settings.alerts_delivery_interval_s),
+            (PRUNE_JOB, "veracity_server.alerts.worker:prune_job", PRUNE_INTERVAL_S)):
         # replace_existing: every worker registers the same two jobs under the same ids, so
         # the store holds one of each however many workers start.
         scheduler.add_job(function, "interval", seconds=interval, id=job_id,
