@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.server.alerts_support import (
@@ -291,3 +291,25 @@ def test_a_failing_webhook_is_retried_with_backoff_then_delivered(rig: Rig) -> N
     # Backoff: about 1 s, then about 2 s (VERACITY_ALERTS_RETRY_S=1,2,2, with 10 % jitter).
     stamps = [int(hook.headers["webhook-timestamp"]) for hook in hooks]
     assert stamps[2] - stamps[1] >= 1 and stamps[2] - stamps[0] >= 2, stamps
+
+
+@pytest.mark.postgres
+def test_the_worker_on_postgresql_keeps_its_jobs_there_and_alerts_once(
+        postgres_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("alerts-postgres")
+    with smtp_server() as (smtp_port, box), webhook_receiver() as receiver, \
+            start_live_server(folder, env=alert_env(smtp_port), workers=1,
+                              database_url=postgres_database_url) as server, \
+            alerts_worker(server, folder / "worker-1.log"), \
+            alerts_worker(server, folder / "worker-2.log"):
+        user = new_user(Rig(server, box, receiver), "postgres")
+        wait_until(lambda: user.got(1, 1), 20, "the silent alert by e-mail and webhook")
+        user.assert_still(1, 1)
+        assert verified(user.secret, user.hooks()[0])["data"]["kind"] == "silent"
+        engine = create_engine(postgres_database_url)
+        try:
+            with engine.connect() as connection:
+                jobs = connection.execute(text("SELECT id FROM apscheduler_jobs")).scalars()
+                assert sorted(jobs) == ["alerts-deliver", "alerts-detect", "alerts-prune"]
+        finally:
+            engine.dispose()
