@@ -76,9 +76,12 @@
     return iso ? iso.slice(0, 19).replace("T", " ") + " UTC" : "—";
   }
 
+  const LABELS = ["Queued", "Message", "Channel", "Status", "Attempts", "Next try / sent"];
+
   function cell(row, text) {
     const td = document.createElement("td");
     td.textContent = text;
+    td.dataset.label = LABELS[row.children.length] || "";
     row.appendChild(td);
     return td;
   }
