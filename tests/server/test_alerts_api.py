@@ -105,3 +105,16 @@ def test_the_api_needs_a_session_and_the_csrf_token(app, client: FlaskClient) ->
     assert client.put(URL, json=body()).status_code == 403
     assert client.post(URL + "/webhook-secret").status_code == 403
     assert put(world).status_code == 200
+
+
+def test_webhooks_to_private_addresses_are_refused_unless_allowed() -> None:
+    from veracity_server.alerts.delivery_webhook import url_problem
+
+    for url in ("https://127.0.0.1/hook", "https://localhost:8443/hook", "https://10.1.2.3/",
+                "https://[::1]/hook", "https://169.254.169.254/latest/meta-data"):
+        problem = url_problem(url, allow_private=False)
+        assert problem is not None and "non-public" in problem, (url, problem)
+    assert "https://" in (url_problem("http://hooks.example.com/", allow_private=False) or "")
+    assert url_problem("https://user:pw@hooks.example.com/", allow_private=False)
+    assert url_problem("http://127.0.0.1:8080/hook", allow_private=True) is None
+    assert url_problem("ftp://127.0.0.1/hook", allow_private=True) is not None

@@ -231,3 +231,38 @@ def test_old_settled_rows_are_pruned_and_pending_ones_kept(app: Flask, world: Wo
         connection.execute(update(AlertDelivery).values(status="failed"))
     deliveries.prune(database(app), later)
     assert queued(app) == [] and incidents(app) == []
+
+
+def test_alerts_worker_once_runs_one_pass_and_exits(sqlite_database_url: str,
+                                                    tmp_path: Any) -> None:
+    """`veracity-server alerts-worker --once`: a silent connector's alert reaches the SMTP
+    server and the command exits 0."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.server.alerts_support import smtp_server
+    from tests.support.server_fixtures import TEST_SETTINGS
+    from veracity_server.app import create_app
+
+    with smtp_server() as (smtp_port, box):
+        settings = {**TEST_SETTINGS, "DATABASE_URL": sqlite_database_url,
+                    "VERACITY_INSTANCE_PATH": str(tmp_path / "instance"),
+                    "VERACITY_SMTP_HOST": "127.0.0.1", "VERACITY_SMTP_PORT": str(smtp_port),
+                    "VERACITY_SMTP_SECURITY": "none"}
+        app = create_app(settings)
+        try:
+            world = build_world(app, app.test_client())
+            enable_alerts(app, webhook_enabled=False)
+            set_connector(app, world.connector_id,
+                          last_seen_at=datetime.now(UTC) - timedelta(hours=1))
+        finally:
+            database(app).engine.dispose()
+        env = {**os.environ, **{key: str(value) for key, value in settings.items()
+                                if key.isupper() and value is not None}}
+        result = subprocess.run([sys.executable, "-m", "veracity_server.cli", "alerts-worker",
+                                 "--once"], env=env, capture_output=True, text=True,
+                                timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        assert box.subjects("me@example.com") == [
+            "Veracity: connector on trader-pc has gone silent"], result.stderr

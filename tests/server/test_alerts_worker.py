@@ -313,3 +313,21 @@ def test_the_worker_on_postgresql_keeps_its_jobs_there_and_alerts_once(
                 assert sorted(jobs) == ["alerts-deliver", "alerts-detect", "alerts-prune"]
         finally:
             engine.dispose()
+
+
+def test_a_webhook_answered_410_gone_is_not_retried(rig: Rig) -> None:
+    user = new_user(rig, "gone")
+    rig.receiver.scripts[user.hook_path] = [410]
+    with beating(rig.server, user.key):
+        queued = user.session.post(rig.server.url("/api/v1/profile/alerts/test"),
+                                   json={"channel": "webhook"}, timeout=10)
+        delivery_id = queued.json()["delivery"]["id"]
+
+        def failed_row() -> dict[str, Any] | None:
+            row = next(row for row in user.deliveries() if row["id"] == delivery_id)
+            return row if row["status"] == "failed" else None
+
+        row = wait_until(failed_row, 20, "the delivery marked failed")
+        time.sleep(SETTLE_S)  # a retry would come after about a second
+    assert (row["attempts"], row["last_status_code"], row["next_attempt_at"]) == (1, 410, None)
+    assert len(user.hooks()) == 1
