@@ -86,11 +86,16 @@ def send_email(config: SmtpConfig | None, delivery: AlertDelivery) -> Outcome:
             smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as error:
         return Outcome(False, error=f"recipient refused: {error.recipients}", permanent=True)
-    except smtplib.SMTPResponseException as error:
-        # 5xx is the server's final word (bad address, not allowed); 4xx asks to try later.
+    except smtplib.SMTPDataError as error:
+        # 5xx to the message itself is the server's final word; 4xx asks to try later.
         return Outcome(False, status_code=error.smtp_code,
                        error=f"SMTP {error.smtp_code}: {error.smtp_error!r}",
                        permanent=error.smtp_code >= 500)
+    except smtplib.SMTPResponseException as error:
+        # A refused login or sender is the operator's configuration: retried, so the message
+        # still goes once the settings are fixed (the log names the answer).
+        return Outcome(False, status_code=error.smtp_code,
+                       error=f"SMTP {error.smtp_code}: {error.smtp_error!r}")
     except (smtplib.SMTPException, OSError) as error:
         return Outcome(False, error=f"{type(error).__name__}: {error}")
     return Outcome(True, status_code=250)
