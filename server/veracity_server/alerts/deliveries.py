@@ -76,9 +76,9 @@ def webhook_body(message: Message) -> bytes:
 
 def queue(session: Session, settings: AlertSettings, message: Message, now: datetime, *,
           incident_id: int | None = None, channels: tuple[str, ...] = ("email", "webhook"),
-          only_enabled: bool = True) -> int:
-    """Add one delivery per enabled channel of `settings` (in the caller's transaction);
-    `only_enabled=False` (a test send) takes any channel that has its address."""
+          only_enabled: bool = True) -> list[AlertDelivery]:
+    """Add one delivery per enabled channel of `settings` (in the caller's transaction) and
+    return them; `only_enabled=False` (a test send) takes any channel that has its address."""
     rows = []
     if "email" in channels and (settings.email_enabled or not only_enabled) and (
             settings.email_address):
@@ -86,13 +86,13 @@ def queue(session: Session, settings: AlertSettings, message: Message, now: date
     if "webhook" in channels and (settings.webhook_enabled or not only_enabled) and (
             settings.webhook_url and settings.webhook_secret):
         rows.append(("webhook", settings.webhook_url, webhook_body(message)))
-    for channel, target, body in rows:
-        session.add(AlertDelivery(
-            user_id=settings.user_id, incident_id=incident_id, event=message.event,
-            channel=channel, target=target, message_id=f"msg_{uuid.uuid4().hex}",
-            subject=message.subject[:300], body=body, status=PENDING, attempts=0,
-            created_at=now, next_attempt_at=now))
-    return len(rows)
+    added = [AlertDelivery(
+        user_id=settings.user_id, incident_id=incident_id, event=message.event,
+        channel=channel, target=target, message_id=f"msg_{uuid.uuid4().hex}",
+        subject=message.subject[:300], body=body, status=PENDING, attempts=0,
+        created_at=now, next_attempt_at=now) for channel, target, body in rows]
+    session.add_all(added)
+    return added
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

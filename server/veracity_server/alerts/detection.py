@@ -227,7 +227,7 @@ def _claim_and_queue(database: Database, incident: AlertIncident, settings: Aler
         message = messages.incident_message(event, incident, connector, now, base_url)
         queued = deliveries.queue(session, settings, message, now, incident_id=incident.id)
         session.commit()
-    log.info("incident %s %s: %d message(s) queued", incident.id, event, queued)
+    log.info("incident %s %s: %d message(s) queued", incident.id, event, len(queued))
     return 1
 
 

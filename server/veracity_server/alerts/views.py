@@ -205,14 +205,14 @@ def send_test() -> ResponseReturnValue:
     stored = session.get(AlertSettings, user_id)
     if body.channel == "email" and not settings.smtp_host:
         raise ChannelNotReady("E-mail is not set up on this Veracity server.")
-    if stored is None or not deliveries.queue(
-            session, stored, messages.test_message(now, settings.public_url), now,
-            channels=(body.channel,), only_enabled=False):
+    queued = [] if stored is None else deliveries.queue(
+        session, stored, messages.test_message(now, settings.public_url), now,
+        channels=(body.channel,), only_enabled=False)
+    if not queued:
         raise ChannelNotReady("Save an e-mail address first." if body.channel == "email"
                               else "Save a webhook URL and generate its secret first.")
     session.commit()
-    row = deliveries.recent(session, user_id, 1)[0]
-    return jsonify(TestAnswer(delivery=delivery_view(row)).model_dump()), 202
+    return jsonify(TestAnswer(delivery=delivery_view(queued[0])).model_dump()), 202
 
 
 def page_alerts() -> dict[str, Any] | None:
