@@ -28,7 +28,8 @@ EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _reasonable_magnitude(value: Decimal) -> Decimal:
+def reasonable_magnitude(value: Decimal) -> Decimal:
+    """`value` if PostgreSQL's NUMERIC can store it and it prints in a few dozen characters."""
     # "1E+999999" is a valid decimal that PostgreSQL's NUMERIC refuses and that would print as a
     # million digits; no price or quantity is that big or that small. (A plain check here costs a
     # third of pydantic's max_digits, and snapshots carry hundreds of numbers.)
@@ -46,7 +47,7 @@ def _reasonable_magnitude(value: Decimal) -> Decimal:
 
 
 # Money and quantities: exact, finite, and of a sane size.
-ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_reasonable_magnitude)]
+ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(reasonable_magnitude)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 LONG_TEXT_MAX_LENGTH = 4000

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import math
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -63,6 +64,28 @@ class Database:
             connection.close()  # back to the pool, rolled back if anything was left open
 
     @contextlib.contextmanager
+    def ingest_connection(self) -> Iterator[Any]:
+        """A pooled DB-API connection for the heartbeat and snapshot routes.
+
+        On PostgreSQL it is in autocommit mode for the block: psycopg would otherwise send BEGIN
+        and COMMIT as round trips of their own around each single statement (a heartbeat is
+        one statement, a snapshot one statement built to be atomic by itself, see
+        ingest/store.py), so every statement run on it must stand alone. SQLite, in-process,
+        has no round trips to save and keeps its transactions.
+        """
+        with self.raw_connection() as connection:
+            if self.is_sqlite:
+                yield connection
+                return
+            driver = connection.dbapi_connection
+            driver.autocommit = True
+            try:
+                yield connection
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False  # the pool hands it to ORM sessions next
+
+    @contextlib.contextmanager
     def write_transaction(self, connection: Any) -> Iterator[Any]:
         """A cursor of `connection` in a write transaction, committed at the end of the block.
 
@@ -73,17 +96,43 @@ class Database:
         with contextlib.ExitStack() as stack:
             if self._write_queue is not None:
                 stack.enter_context(self._write_queue)
+            driver = connection.dbapi_connection
+            # An ingest connection (autocommit): the block's statements still commit together,
+            # in a transaction block of their own that commits or rolls back as it ends.
+            in_block = not self.is_sqlite and driver.autocommit
+            if in_block:
+                stack.enter_context(driver.transaction())
             cursor = connection.cursor()
             try:
                 yield cursor
-                connection.commit()
+                if not in_block:
+                    connection.commit()
             except BaseException:
-                connection.rollback()
+                if not in_block:
+                    connection.rollback()
                 raise
             finally:
                 cursor.close()
         if self._write_queue is not None:
             self._write_queue.checkpoint_when_due(connection)
+
+    @contextlib.contextmanager
+    def one_statement(self, connection: Any) -> Iterator[Any]:
+        """A cursor for exactly one write statement, committed when the block ends.
+
+        On an ingest connection to PostgreSQL (autocommit) the statement commits by itself:
+        one round trip, no BEGIN or COMMIT. Elsewhere it is a `write_transaction`.
+        """
+        driver = connection.dbapi_connection
+        if self.is_sqlite or not driver.autocommit:
+            with self.write_transaction(connection) as cursor:
+                yield cursor
+            return
+        cursor = connection.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
 
     @property
     def is_sqlite(self) -> bool:
@@ -201,9 +250,29 @@ def make_engine(url: str, timeout_s: float | None = None) -> Engine:
             MIN_CONNECT_TIMEOUT_S, math.ceil(timeout_s)))
         # statement_timeout covers lock waits too; a server restarted or away answers at once.
         connect_args["options"] = f"-c statement_timeout={round(timeout_s * 1000)}"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         pool_timeout=timeout_s if timeout_s is not None else 30,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_size=5, max_overflow=5,
+                           pool_timeout=timeout_s if timeout_s is not None else 30,
+                           connect_args=connect_args)
+    event.listen(engine, "checkout", _refuse_a_closed_connection)
+    return engine
+
+
+def _refuse_a_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Hand out no pooled connection the server has closed, without a round trip to ask.
+
+    An idle connection has nothing to read; when PostgreSQL ends it (a restart, a terminated
+    backend, an idle timeout) its socket becomes readable: the server's last message, then the
+    end of the stream. The pool then drops it and checks out another (SQLAlchemy's
+    DisconnectionError protocol). This replaces `pool_pre_ping`, whose SELECT was a round trip
+    on every request (measured: a quarter of a PostgreSQL heartbeat's time). A connection
+    silently cut off by the network is not seen here, nor was it by the ping: both end at the
+    connect and statement timeouts.
+    """
+    if dbapi_connection.closed:
+        raise exc.DisconnectionError("the connection is closed")
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if readable:
+        raise exc.DisconnectionError("the server has ended the connection")
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, busy_timeout_ms: int) -> None:

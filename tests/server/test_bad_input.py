@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.server.helpers import World, build_world, dump_database
+from tests.server.helpers import World, build_world, dump_database, settle_key
 from tests.support.server_fixtures import snapshot_body
 
 DEVICE = {"hostname": "pc", "platform": "Windows-11", "connector_version": "1.0.0"}
@@ -165,6 +165,24 @@ CASES = [
     Case("snapshot: thousands of fraction digits", "POST", SNAPSHOTS, 400, "invalid_request",
          body=snapshot_with(_set([*POSITION, "market_price"], "0." + "1" * 17000)), auth="key",
          mentions="accounts[0].positions[0].market_price"),
+    # Bodies the validator without per-number size checks must never take (raw_body_checks):
+    # digits Decimal() reads that are no ASCII digits, underscores, a lower-case exponent.
+    Case("snapshot: fifty Arabic-Indic digits", "POST", SNAPSHOTS, 400, "invalid_request",
+         body=snapshot_with(_set([*POSITION, "market_value"], "\u0661" * 50)), auth="key",
+         mentions="market_value"),
+    Case("snapshot: fifty Arabic-Indic digits as UTF-8", "POST", SNAPSHOTS, 400,
+         "invalid_request", raw=json.dumps(snapshot_with(
+             _set([*POSITION, "market_value"], "\u0661" * 50)), ensure_ascii=False),
+         auth="key", mentions="market_value"),
+    Case("snapshot: fifty digits between underscores", "POST", SNAPSHOTS, 400,
+         "invalid_request", body=snapshot_with(_set([*POSITION, "quantity"], "1_" * 49 + "1")),
+         auth="key", mentions="quantity"),
+    Case("snapshot: huge lower-case exponent", "POST", SNAPSHOTS, 400, "invalid_request",
+         body=snapshot_with(_set([*POSITION, "market_value"], "1e+999999")), auth="key",
+         mentions="market_value"),
+    Case("snapshot: forty-five plain digits", "POST", SNAPSHOTS, 400, "invalid_request",
+         body=snapshot_with(_set([*POSITION, "market_price"], "0." + "1" * 45)), auth="key",
+         mentions="market_price"),
     Case("snapshot: taken_at in year 999", "POST", SNAPSHOTS, 400, "invalid_request",
          body=snapshot_with(_set(["taken_at"], "0999-01-01T00:00:00Z")), auth="key",
          mentions="taken_at"),
@@ -232,7 +250,7 @@ def test_the_table_is_big_enough() -> None:
 
 @pytest.fixture
 def world(app: Flask, client: FlaskClient) -> World:
-    return build_world(app, client)
+    return settle_key(build_world(app, client))
 
 
 def _headers(case: Case, world: World) -> dict[str, str]:

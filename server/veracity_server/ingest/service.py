@@ -3,9 +3,10 @@
 A heartbeat is one UPDATE of the connector row that changes it only when the report changed or
 its `last_seen_at` is older than HEARTBEAT_WRITE_EVERY: a connector that beats fast costs no
 writes.
-A snapshot is stored as its validated document in one transaction of three statements (see
-server/veracity_server/ingest/store.py); `(user_id, snapshot_id)` is unique, so a replay, even
-two copies racing each other, is stored once and answered as a duplicate.
+A snapshot is stored as its validated document, with its value points and the connector's
+current state, atomically (see server/veracity_server/ingest/store.py); `(user_id,
+snapshot_id)` is unique, so a replay, even two copies racing each other, is stored once and
+answered as a duplicate.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ REFUSAL_MESSAGE_MAX_LENGTH = 1000
 # "Online" is judged in heartbeat intervals (a minute by default): a last_seen_at a few
 # seconds old says the same, and skipping those writes keeps a fast-beating connector cheap.
 HEARTBEAT_WRITE_EVERY = timedelta(seconds=5)
+# A repeat of the report this process wrote for a key less than this ago skips even the read
+# that the key is still valid: the longest a revocation made elsewhere goes unseen by a burst.
+KEY_RECHECK_EVERY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,11 @@ class RecentHeartbeats:
     """What this process wrote for each key lately: (when, the report), bounded.
 
     A repeat of the same report within HEARTBEAT_WRITE_EVERY needs no write, only a read that
-    the key is still valid (a revocation takes effect at the next request). Connectors beat
-    once a minute, so in production nearly every heartbeat writes; this serves bursts.
+    the key is still valid; within KEY_RECHECK_EVERY not even that read. A revocation by this
+    process forgets every key at once (`forget_all`); one made by another worker or instance
+    answers this key's heartbeats with 401 at most KEY_RECHECK_EVERY later (a snapshot always
+    reads the key, and a skipped heartbeat writes nothing). Connectors beat once a minute, so
+    in production nearly every heartbeat writes; this serves bursts.
     """
 
     MAX_KEYS = 10_000
@@ -116,11 +123,17 @@ class RecentHeartbeats:
         self._lock = threading.Lock()
         self._written: dict[str, tuple[float, tuple[Any, ...]]] = {}
 
-    def is_fresh(self, key_hash: str, report: tuple[Any, ...]) -> bool:
-        """True when this process wrote `report` for the key within HEARTBEAT_WRITE_EVERY."""
+    def is_fresh(self, key_hash: str, report: tuple[Any, ...],
+                 within: timedelta = HEARTBEAT_WRITE_EVERY) -> bool:
+        """True when this process wrote `report` for the key less than `within` ago."""
         seen = self._written.get(key_hash)
         return seen is not None and seen[1] == report and (
-            time.monotonic() - seen[0] < HEARTBEAT_WRITE_EVERY.total_seconds())
+            time.monotonic() - seen[0] < within.total_seconds())
+
+    def forget_all(self) -> None:
+        """Forget every key (a connector was revoked or deleted in this process)."""
+        with self._lock:
+            self._written.clear()
 
     def wrote(self, key_hash: str, report: tuple[Any, ...]) -> None:
         """Remember that `report` was just written for the key."""
@@ -142,31 +155,41 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
     this process wrote itself moments ago costs only that read.
 
     The same UPDATE tells whether the gateway state or the client IP changed (it returns when
-    each last changed); only then is an audit event written, in the same transaction.
+    each last changed); only then is an audit event written, right after it.
     """
     sql = ingest_sql(database.engine.dialect.name)
     gateway = heartbeat.gateway
     health = heartbeat.health.model_dump_json() if heartbeat.health is not None else None
     report = (heartbeat.connector_version, gateway.state, gateway.message, gateway.port, ip,
               health)
+    if recent_heartbeats.is_fresh(key_hash, report, within=KEY_RECHECK_EVERY):
+        return
     if not recent_heartbeats.is_fresh(key_hash, report):
         stamp = sql.time(now)
         parameters = (stamp, heartbeat.connector_version, heartbeat.uptime_s,
                       sql.time(heartbeat.last_snapshot_at), gateway.state, stamp,
                       gateway.state, gateway.message, gateway.port, ip, stamp, ip, health,
                       key_hash, sql.time(now - HEARTBEAT_WRITE_EVERY), stamp, *report)
-        with database.write_transaction(connection) as cursor:
+        with database.one_statement(connection) as cursor:
             cursor.execute(sql.heartbeat, parameters)
             rows = cursor.fetchall()
-            for connector_id, state_since, ip_changed_at in rows:
-                if sql.stored_time(state_since) == now:
-                    cursor.execute(sql.insert_event, (
-                        connector_id, audit.SESSION_STATE, stamp, audit.detail_json(
-                            {"state": gateway.state, "message": gateway.message})))
-                if ip is not None and sql.stored_time(ip_changed_at) == now:
-                    cursor.execute(sql.insert_event, (connector_id, audit.NEW_IP, stamp,
-                                                      audit.detail_json({"ip": ip})))
-            updated = len(rows)
+        # Events only when the gateway state or the IP changed: rare, so they follow in
+        # their own transaction rather than costing every heartbeat a BEGIN and a COMMIT on
+        # PostgreSQL. (Should the database fail between the two, the change is recorded on
+        # the connector and only its event is missing.)
+        events: list[tuple[Any, ...]] = []
+        for connector_id, state_since, ip_changed_at in rows:
+            if sql.stored_time(state_since) == now:
+                events.append((connector_id, audit.SESSION_STATE, stamp, audit.detail_json(
+                    {"state": gateway.state, "message": gateway.message})))
+            if ip is not None and sql.stored_time(ip_changed_at) == now:
+                events.append((connector_id, audit.NEW_IP, stamp,
+                               audit.detail_json({"ip": ip})))
+        if events:
+            with database.write_transaction(connection) as cursor:
+                for event in events:
+                    cursor.execute(sql.insert_event, event)
+        updated = len(rows)
         if updated == 1:
             recent_heartbeats.wrote(key_hash, report)
             return
@@ -211,6 +234,18 @@ def store_snapshot(database: Database, connection: Any, connector: ActiveConnect
     # The DB-API cursor raises the driver's own error, not SQLAlchemy's wrapper.
     duplicate_error = database.engine.dialect.loaded_dbapi.IntegrityError
     try:
+        if not sql.is_sqlite:
+            parameters_by_name: dict[str, Any] = {
+                "user_id": connector.user_id, "connector_id": connector.connector_id,
+                "snapshot_id": snapshot_id, "taken_at": taken_at, "received_at": sql.time(now),
+                "size": size, "body": stored}
+            for row in range(point_rows):
+                parameters_by_name[f"account_{row}"] = points[row * 6 + 2]
+                parameters_by_name[f"currency_{row}"] = points[row * 6 + 3]
+                parameters_by_name[f"nav_{row}"] = points[row * 6 + 5]
+            with database.one_statement(connection) as cursor:
+                cursor.execute(sql.store_snapshot(point_rows), parameters_by_name)
+            return False
         with database.write_transaction(connection) as cursor:
             cursor.execute(sql.insert_document, (
                 connector.user_id, connector.connector_id, snapshot_id, taken_at,

@@ -7,10 +7,11 @@ veracity_server/ingest/service.py on a pooled DB-API connection from SQLAlchemy'
 (`Database.raw_connection`), in transactions that `Database.write_transaction` commits. The
 tables and columns are those of veracity_server/models.py.
 
-A snapshot is three statements, one per table: its document (the validated body as it
-arrived), its accounts' value points (one multi-row INSERT), and the connector's row, which
-moves its current-state projection forward only when the snapshot is the newest and adds the
-document's bytes to the connector's storage count.
+A snapshot writes three tables: its document (the validated body as it arrived), its
+accounts' value points (one multi-row INSERT), and the connector's row, which moves its
+current-state projection forward only when the snapshot is the newest and adds the document's
+bytes to the connector's storage count. On SQLite these are three statements in one
+transaction; on PostgreSQL one statement (`IngestSql.store_snapshot`), a single round trip.
 
 Values are converted here, once, the way the ORM's column types store them: on SQLite, times
 as naive UTC text in SQLAlchemy's format and decimals as exact plain text
@@ -92,6 +93,40 @@ class IngestSql:
             f"current_document_id = CASE WHEN {newer} THEN ? ELSE current_document_id END, "
             f"last_snapshot_at = CASE WHEN {newer} THEN ? ELSE last_snapshot_at END "
             f"WHERE id = ?")
+
+    @functools.cache  # noqa: B019 — one instance per dialect, kept for the process
+    def store_snapshot(self, point_rows: int) -> str:
+        """PostgreSQL: a snapshot's three writes as one statement with `point_rows` points.
+
+        Run in autocommit (`Database.ingest_connection`), one statement is one round trip and
+        atomic by itself: the document's INSERT, its points' INSERT and the connector's UPDATE
+        (data-modifying CTEs all run, and all see the same snapshot of the tables). A repeated
+        snapshot_id fails the whole statement on the unique index, storing nothing. Named
+        parameters: `user_id`, `connector_id`, `snapshot_id`, `taken_at`, `received_at`,
+        `size`, `body`, and `account_N`, `currency_N`, `nav_N` for each point.
+        """
+        newer = "(last_snapshot_at IS NULL OR last_snapshot_at <= %(taken_at)s)"
+        points = ""
+        if point_rows:
+            rows = ", ".join(f"(%(account_{row})s::text, %(currency_{row})s::text, "
+                             f"%(nav_{row})s::numeric)" for row in range(point_rows))
+            points = (
+                ", points AS (INSERT INTO value_points (document_id, user_id, connector_id, "  # noqa: S608
+                "account_id, currency, taken_at, level, net_liquidation) "
+                "SELECT document.id, %(user_id)s, %(connector_id)s, point.account_id, "
+                "point.currency, %(taken_at)s, -1, point.net_liquidation FROM document, "
+                f"(VALUES {rows}) AS point(account_id, currency, net_liquidation))")
+        # Only this module's constants and row numbers are pasted into the text.
+        return (
+            "WITH document AS (INSERT INTO snapshot_documents (user_id, connector_id, "  # noqa: S608
+            "snapshot_id, taken_at, received_at, level, size_bytes, body) VALUES (%(user_id)s, "
+            "%(connector_id)s, %(snapshot_id)s, %(taken_at)s, %(received_at)s, -1, %(size)s, "
+            f"%(body)s) RETURNING id){points} "
+            "UPDATE connectors SET stored_bytes = stored_bytes + %(size)s, "
+            f"current_document_id = CASE WHEN {newer} THEN (SELECT id FROM document) "
+            "ELSE current_document_id END, "
+            f"last_snapshot_at = CASE WHEN {newer} THEN %(taken_at)s ELSE last_snapshot_at END "
+            "WHERE id = %(connector_id)s")
 
     def number(self, value: Decimal | None) -> Any:
         """A decimal as this database stores it (exact text on SQLite)."""

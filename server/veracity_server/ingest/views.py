@@ -38,7 +38,7 @@ def heartbeat() -> ResponseReturnValue:
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
     quotas().count_heartbeat(key_hash)
     db = database()
-    with db.raw_connection() as connection:
+    with db.ingest_connection() as connection:
         try:
             body = parse_body_bytes(HeartbeatRequest)[0]
         except ApiError:
@@ -69,7 +69,7 @@ def snapshots() -> ResponseReturnValue:
     limits.count_snapshot(key_hash)
     refused: ApiError | HTTPException | None = None
     refusal: service.Refusal | None = None
-    with db.raw_connection() as connection:
+    with db.ingest_connection() as connection:
         connector = service.active_connector(db, connection, key_hash)
         service.note_snapshot_ip(db, connection, connector,
                                  service.client_ip(request.remote_addr), utc_now())
