@@ -22,6 +22,11 @@ DEVICE = {"hostname": "pc", "platform": "Windows-11", "connector_version": "1.0.
 HEARTBEAT = {"connector_version": "1.0.0", "uptime_s": 5, "last_snapshot_at": None,
              "gateway": {"state": "ok", "message": None, "port": 5000}}
 
+DAILY_HISTORY = {"source": "gateway", "accounts": [{"account_id": "U1234567",
+                                                    "base_currency": "USD", "days": [
+                                                        {"report_date": "2026-11-02",
+                                                         "nav": "1000.50"}]}]}
+
 ALERT_SETTINGS = {"email_enabled": False, "email_address": None, "webhook_enabled": False,
                   "webhook_url": None, "silent_after_s": 900, "login_after_s": 300,
                   "competing_after_s": 1800, "update_alerts": True, "schedule_kind": "nyse",
@@ -61,6 +66,8 @@ ROUTES = [
           "key", HEARTBEAT),
     Route("POST", "/api/v1/connector/snapshots", "/api/v1/connector/snapshots", 201, True,
           "key", "snapshot"),
+    Route("POST", "/api/v1/connector/history/daily", "/api/v1/connector/history/daily", 200,
+          True, "key", DAILY_HISTORY),
     Route("GET", "/api/v1/profile/ibkr/portfolio", "/api/v1/profile/ibkr/portfolio", 200, True),
     Route("GET", "/api/v1/profile/ibkr/connectors/<connector_id>/events",
           "/api/v1/profile/ibkr/connectors/{connector}/events", 200, True),
