@@ -279,7 +279,7 @@ def unreachable_engine(folders) -> Engine:
 def test_a_broken_outbox_at_start_still_marks_the_engine_stopped(folders, monkeypatch):
     engine = unreachable_engine(folders)
 
-    def broken_count() -> int:
+    def broken_count(*_kind: str) -> int:
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(engine.outbox, "count", broken_count)

@@ -301,6 +301,11 @@ class Engine:
                 timetable.next_delivery = min(timetable.next_delivery, self._clock())
         if self._stop_event.is_set():
             return
+        # History after the snapshot: one /pa/performance request at most per pacing window,
+        # Flex in its own thread; what they queue goes out with this step's budgeted delivery.
+        session = self.session.latest
+        if self.history.run_due(gateway_ok=session is not None and session.ok):
+            timetable.next_delivery = min(timetable.next_delivery, self._clock())
         # The heartbeat before the delivery: a budgeted delivery yields whenever the heartbeat
         # is due, so one due now would hold the outbox back a whole step.
         if self._clock() >= timetable.next_heartbeat:
@@ -313,13 +318,6 @@ class Engine:
             if self._clock() >= timetable.next_tickle:
                 self.session.check()
             self.delivery.send_outbox(key)
-        if self._stop_event.is_set() or self.keys.revoked_notice:
-            return
-        # History after the live work: one /pa/performance request at most per pacing window,
-        # Flex in its own thread; what they queue goes out with the next budgeted delivery.
-        session = self.session.latest
-        if self.history.run_due(gateway_ok=session is not None and session.ok):
-            timetable.next_delivery = min(timetable.next_delivery, self._clock())
 
     def _take_snapshot(self, *, force: bool) -> bool:
         collected = self.collector.collect(force=force)
