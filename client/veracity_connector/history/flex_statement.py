@@ -17,6 +17,7 @@ ibflex cannot read, a NAV that is not a number) refuses the whole statement: not
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from datetime import date
 from decimal import Decimal
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 REQUIRED_SECTIONS = ("EquitySummaryInBase",)
 OPTIONAL_SECTIONS = ("OpenPositions",)
 PSEUDO_CURRENCIES = {"BASE_SUMMARY", ""}
+_ACCEPTED_DATE = re.compile(r"\d{8}|\d{4}-\d{2}-\d{2}")  # the query's yyyyMMdd or yyyy-MM-dd
 
 
 def statement_sections(xml: bytes) -> tuple[set[str], int]:
@@ -55,6 +57,12 @@ def statement_sections(xml: bytes) -> tuple[set[str], int]:
     for statement in statements:
         names = {child.tag for child in statement}
         common = names if common is None else common & names
+        for section in statement:
+            for row in section:
+                day = row.get("reportDate")
+                if day and not _ACCEPTED_DATE.fullmatch(day):
+                    # ibflex reads dd/MM/yyyy as MM/dd/yyyy without a word: refuse, not misdate.
+                    raise FlexError(MALFORMED, None, "dates not in yyyyMMdd or yyyy-MM-dd")
     return common or set(), len(statements)
 
 
