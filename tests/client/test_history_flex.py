@@ -252,3 +252,6 @@ def test_each_flex_failure_has_its_state_and_stores_nothing(plain_simulator, dut
     assert wait >= (23 * 3600 if fatal else 25 * 60)  # a later try, never a loop
     assert not flex.done
     assert flex.requests == sum(flex_counts(control).values())
+    flex_check = duty.health_checks()[-1]  # what the heartbeat's health summary carries
+    assert (flex_check.name, flex_check.level) == ("history flex", "fail" if fatal else "warn")
+    assert state in flex_check.detail

@@ -141,6 +141,9 @@ def test_refused_history_is_asked_again_after_the_pacing_window_not_in_a_loop(bo
     state = engine.history.state().gateway
     assert (state.state, state.done) == ("refused", False)
     assert "asked for again later" in state.message
+    [check] = engine.history.health_checks()  # what the heartbeat's health summary carries
+    assert (check.name, check.level) == ("history gateway", "warn")
+    assert "refused" in check.detail
     # Every step for almost 15 minutes: not one more request.
     run_steps(engine, clock, 20, advance_s=(PA_PACING_WINDOW_S - 30) / 20)
     assert performance_requests(book) == 1

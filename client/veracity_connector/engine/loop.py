@@ -121,6 +121,7 @@ class Engine:
             wall_clock=wall_clock or (time.time if clock is time.monotonic else clock),
             known_accounts=lambda: self.collector.account_ids)
         self.delivery.on_history_delivered = self.history.acknowledged
+        self.health.add_source(self.history.health_checks)  # history's states reach the page
         self._unexpected_error = False  # the last step raised; cleared when one completes
         self._status_file = StatusFile(folders.data_dir) if write_status_file else None
         if self._status_file is not None:

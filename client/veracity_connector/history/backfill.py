@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from veracity_connector.gateway import GatewayClient
@@ -34,7 +35,13 @@ from veracity_connector.gateway.errors import (
     GatewayRateLimited,
 )
 from veracity_connector.history.flex_client import POLL_WAITS_S, FlexClient
-from veracity_connector.history.flex_errors import FlexError
+from veracity_connector.history.flex_errors import (
+    MALFORMED,
+    PROBLEMS_BY_CODE,
+    QUERY_MISSING_SECTION,
+    UNREACHABLE,
+    FlexError,
+)
 from veracity_connector.history.flex_pacing import FlexPacer, FlexPacingStopped
 from veracity_connector.history.flex_setup import FlexSetup, flex_configured, load_flex_setup
 from veracity_connector.history.flex_statement import parse_statement
@@ -53,7 +60,11 @@ from veracity_connector.history.payload import HistoryLimits, batches, iter_days
 from veracity_connector.history.points import DailySeries
 from veracity_connector.outbox import HISTORY, Outbox, OutboxItem
 
+if TYPE_CHECKING:
+    from veracity_connector.doctor import Check
+
 logger = logging.getLogger(__name__)
+GATEWAY_FINE = {"pending", "requesting", "done"}
 
 MAX_RETRY_WAIT_S = 6 * 3600.0
 FLEX_RETRY_WAIT_S = 30 * 60.0  # the first wait after a transient Flex failure
@@ -330,6 +341,26 @@ class HistoryDuty:
             self._outbox.put_many([(batch.item_id, now_text, batch.body) for batch in found],
                                   HISTORY)
         return len(found)
+
+    def health_checks(self) -> list[Check]:
+        """History's states as checks for the heartbeat's health summary (no network)."""
+        from veracity_connector.doctor import Check
+
+        state = self.state()
+        gateway = state.gateway
+        checks = [Check("history gateway", "ok" if gateway.state in GATEWAY_FINE else "warn",
+                        f"{gateway.state}: {gateway.message}" if gateway.message
+                        else gateway.state)]
+        if flex_configured(self._data_dir):
+            flex = state.flex
+            problem = next((known for known in (*PROBLEMS_BY_CODE.values(), MALFORMED,
+                                                QUERY_MISSING_SECTION, UNREACHABLE)
+                            if known.state == flex.state), None)
+            level = "ok" if problem is None else ("warn" if problem.retry else "fail")
+            checks.append(Check("history flex", level, f"{flex.state}: {flex.message}"
+                                if flex.message else flex.state,
+                                problem.next_step if problem is not None else ""))
+        return checks
 
     def wait_for_flex(self, timeout_s: float) -> None:
         """Wait for a running Flex fetch to end (tests, shutdown)."""
