@@ -119,7 +119,7 @@ def test_pairing_backfills_a_year_once_and_never_asks_again(book, server, folder
     # Later steps (within the pacing window and long after) never ask again.
     for advance in (60.0, PA_PACING_WINDOW_S, 24 * 3600.0):
         clock.advance(advance)
-        run_steps(engine, clock, 2)
+        run_steps(engine, clock, 1)
     engine.stop()
     # A restart of the connector neither asks nor stores anything new.
     again = make_engine(book, server, folders, clock)
@@ -145,7 +145,7 @@ def test_refused_history_is_asked_again_after_the_pacing_window_not_in_a_loop(bo
     assert (check.name, check.level) == ("history gateway", "warn")
     assert "refused" in check.detail
     # Every step for almost 15 minutes: not one more request.
-    run_steps(engine, clock, 20, advance_s=(PA_PACING_WINDOW_S - 30) / 20)
+    run_steps(engine, clock, 5, advance_s=(PA_PACING_WINDOW_S - 30) / 5)
     assert performance_requests(book) == 1
     assert stored_points(server, folders) == {}
     # IBKR's window has passed (the simulator's pacing stands for it: turned off here).
@@ -170,7 +170,7 @@ def test_paced_history_waits_for_the_window(book, server, folders):
     assert state.state == "paced"
     assert book.control.endpoint(PERFORMANCE)["refused_429"] == 1
     assert state.next_try_at - clock() >= PA_PACING_WINDOW_S - 60
-    run_steps(engine, clock, 10, advance_s=60)
+    run_steps(engine, clock, 3, advance_s=250)
     assert performance_requests(book) == 2  # the other program's and our one refused request
 
 
@@ -178,10 +178,10 @@ def test_not_logged_in_gateway_is_not_asked_until_login(book, server, folders):
     clock = Clock()
     book.control.logout()
     engine = paired_engine(book, server, folders, clock)
-    run_steps(engine, clock, 3, advance_s=70)
+    run_steps(engine, clock, 2, advance_s=70)
     assert performance_requests(book) == 0
     assert engine.history.state().gateway.state == "pending"
     book.control.login()
-    run_steps(engine, clock, 4, advance_s=70)
+    run_steps(engine, clock, 3, advance_s=70)
     assert performance_requests(book) == 1
     assert engine.history.state().gateway.done
