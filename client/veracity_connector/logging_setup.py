@@ -16,6 +16,9 @@ from pathlib import Path
 LOG_FILE_NAME = "connector.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SECRET_PATTERN = re.compile(r"\b(vck|vct)_[A-Za-z0-9_\-]{8,}")
+# A Flex token travels in the query string (`t=`) of every Flex URL: a URL in a log line (a
+# library's debug output) must not carry it.
+FLEX_TOKEN_PATTERN = re.compile(r"([?&]t=)[^&\s\"']+")
 
 
 class RedactSecrets(logging.Filter):
@@ -24,8 +27,9 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask secrets in the rendered message; always keep the record."""
         message = record.getMessage()
-        if SECRET_PATTERN.search(message):
-            record.msg = SECRET_PATTERN.sub(lambda match: f"{match.group(1)}_***", message)
+        if SECRET_PATTERN.search(message) or FLEX_TOKEN_PATTERN.search(message):
+            message = SECRET_PATTERN.sub(lambda match: f"{match.group(1)}_***", message)
+            record.msg = FLEX_TOKEN_PATTERN.sub(lambda match: f"{match.group(1)}***", message)
             record.args = None
         return True
 

@@ -33,3 +33,20 @@ def test_key_and_token_shapes_are_masked(tmp_path):
         assert "vck_***" in text and "vct_***" in text
     finally:
         configure_logging(None, "WARNING", to_stderr=False)
+
+
+def test_a_flex_token_in_a_logged_url_is_masked(tmp_path):
+    log_file = configure_logging(tmp_path, "DEBUG", to_stderr=False)
+    try:
+        token = "463927185020316478529401"
+        logging.getLogger("urllib3.fake").warning(
+            '"GET /AccountManagement/FlexWebService/SendRequest?t=%s&q=987654&v=3 HTTP/1.1" 200',
+            token)
+        logging.getLogger("client.test").info("statement at https://x/GetStatement?q=1&t=%s", token)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        text = log_file.read_text()
+        assert token not in text
+        assert text.count("t=***") == 2 and "q=987654" in text
+    finally:
+        configure_logging(None, "WARNING", to_stderr=False)
