@@ -255,3 +255,22 @@ def test_each_flex_failure_has_its_state_and_stores_nothing(plain_simulator, dut
     flex_check = duty.health_checks()[-1]  # what the heartbeat's health summary carries
     assert (flex_check.name, flex_check.level) == ("history flex", "fail" if fatal else "warn")
     assert state in flex_check.detail
+
+
+def test_an_unexpected_error_in_a_flex_fetch_does_not_become_a_loop(plain_simulator, duty_for,
+                                                                    monkeypatch):
+    _simulator, control = plain_simulator
+    duty, _folders = duty_for(new_token(control), control.flex()["demo"]["query_id"])
+
+    def broken(_xml: bytes):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("veracity_connector.history.backfill.parse_statement", broken)
+    assert duty.run_due(gateway_ok=False, flex_in_thread=False) is False
+    asked = sum(flex_counts(control).values())
+    assert asked >= 2  # SendRequest and at least one GetStatement
+    for _ in range(3):  # every later step: not one more request
+        duty.run_due(gateway_ok=False, flex_in_thread=False)
+    assert sum(flex_counts(control).values()) == asked
+    flex = duty.state().flex
+    assert flex.next_try_at - time.time() > 25 * 60 and not flex.done

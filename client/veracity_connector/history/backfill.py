@@ -182,6 +182,11 @@ class HistoryDuty:
         except GatewayError as error:
             self._gateway_failed(error, now)
             return False
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            # An answer shaped unlike the gateway's: refused whole like an unreadable series.
+            self._gateway_failed(GatewayHistoryUnreadable(
+                f"an answer the connector cannot read ({error.__class__.__name__})"), now)
+            return False
         queued = self._queue(series)
         message = (f"A year of daily values ({series.days} days, {len(accounts)} account(s)) "
                    "was read from the gateway and is being sent to Veracity.")
@@ -282,6 +287,15 @@ class HistoryDuty:
             self._update(wait)
             return False
         first, last = days
+
+        def asking(saved: HistoryState) -> None:
+            # Saved before asking: whatever happens to this fetch (a crash, a bug), the next
+            # try is not before this, so the Flex service is never asked in a loop.
+            saved.flex.state = "requesting" if saved.flex.state == "pending" else saved.flex.state
+            saved.flex.last_request_at = now
+            saved.flex.next_try_at = now + _retry_wait(FLEX_RETRY_WAIT_S,
+                                                       saved.flex.failures + 1)
+        self._update(asking)
         client = FlexClient(self._flex_url, setup.token, setup.query_id, self.flex_pacer,
                             proxy=self._proxy, stop_event=self._stop_event,
                             poll_waits_s=self._flex_poll_waits_s or POLL_WAITS_S)
@@ -292,6 +306,9 @@ class HistoryDuty:
             self._flex_failed(error, now, client.requests)
             return False
         except FlexPacingStopped:
+            return False
+        except Exception:  # a bug must not end the thread with the state half written
+            logger.exception("Flex history: unexpected error; tried again later")
             return False
         finally:
             client.close()
