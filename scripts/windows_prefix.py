@@ -51,7 +51,7 @@ WINDOWS_PYTHON_ABI = "cp311"
 WINDOWS_PYTHON_FOLDER = "Python311"  # C:\Python311
 # `pip download --platform win_amd64` evaluates markers for the host, so dependencies that only
 # Windows needs are never fetched: name them here (pinned by constraints.txt's win32 lines).
-WINDOWS_ONLY_DEPENDENCIES = ("pywin32-ctypes", "psutil")
+WINDOWS_ONLY_DEPENDENCIES = ("pywin32-ctypes", "psutil", "tzdata")
 PROJECT_PARTS = ("contract", "client")  # built into wheels, in this order
 OWN_DISTRIBUTIONS = {"veracity-contract", "veracity-ibkr-connector"}
 BCRYPTPRIMITIVES_SOURCE = REPO_ROOT / "scripts" / "wine" / "bcryptprimitives.c"
