@@ -149,3 +149,19 @@ def test_a_statement_that_cannot_be_taken_whole_is_refused(body, state):
     with pytest.raises(FlexError) as refused:
         parse_statement(body)
     assert refused.value.state == state
+
+
+def test_a_new_pairing_starts_history_over_but_keeps_the_pacing_window(tmp_path):
+    from veracity_connector.history.history_state import load_history_state, save_history_state
+
+    (tmp_path / "pairing.json").write_text('{"account_id": "a", "connector_id": "first"}')
+    state = load_history_state(tmp_path)
+    state.gateway.done, state.gateway.last_request_at = True, 1234.5
+    state.flex.last_day = "2026-12-01"
+    save_history_state(tmp_path, state)
+    assert load_history_state(tmp_path).gateway.done
+    (tmp_path / "pairing.json").write_text('{"account_id": "a", "connector_id": "second"}')
+    fresh = load_history_state(tmp_path)
+    assert (fresh.connector_id, fresh.gateway.done, fresh.flex.last_day) == ("second", False,
+                                                                            None)
+    assert fresh.gateway.last_request_at == 1234.5  # IBKR's window is the gateway's, not ours

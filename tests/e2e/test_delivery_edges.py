@@ -106,7 +106,7 @@ def relay(veracity) -> Iterator[AnswerHoldingRelay]:
 def outbox_ids(connector: ConnectorCLI) -> list[str]:
     with sqlite3.connect(connector.home / "data" / "outbox.sqlite3") as outbox:
         return [snapshot_id for (snapshot_id,) in outbox.execute(
-            "SELECT snapshot_id FROM outbox ORDER BY seq")]
+            "SELECT snapshot_id FROM outbox WHERE kind = 'snapshot' ORDER BY seq")]
 
 
 def run_process(connector: ConnectorCLI, log_name: str) -> ManagedProcess:

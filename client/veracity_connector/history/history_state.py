@@ -59,8 +59,14 @@ def load_history_state(data_dir: Path) -> HistoryState:
     except (OSError, ValueError) as error:
         logger.warning("ignoring unreadable %s: %s", HISTORY_STATE_FILE, error)
         return HistoryState(connector_id=current)
-    if not isinstance(raw, dict) or raw.get("connector_id") != current:
-        return HistoryState(connector_id=current)  # a new pairing: its history starts over
+    if not isinstance(raw, dict):
+        return HistoryState(connector_id=current)
+    if raw.get("connector_id") != current:
+        # A new pairing: its history starts over, but IBKR's pacing window is the machine's
+        # (the gateway's): the last /pa/performance request still counts.
+        fresh = HistoryState(connector_id=current)
+        fresh.gateway.last_request_at = _duty(raw.get("gateway")).last_request_at
+        return fresh
     return HistoryState(connector_id=current, gateway=_duty(raw.get("gateway")),
                         flex=_duty(raw.get("flex")))
 
