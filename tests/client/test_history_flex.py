@@ -274,3 +274,32 @@ def test_an_unexpected_error_in_a_flex_fetch_does_not_become_a_loop(plain_simula
     assert sum(flex_counts(control).values()) == asked
     flex = duty.state().flex
     assert flex.next_try_at - time.time() > 25 * 60 and not flex.done
+
+
+def test_doctor_checks_the_flex_setup(plain_simulator, tmp_path):
+    from veracity_connector.history.flex_doctor import flex_checks
+
+    simulator, control = plain_simulator
+    folders = Folders.from_environment({"IBKR_CONNECTOR_HOME": str(tmp_path / "doctor")})
+    settings = Settings(key_store="file", flex_url=flex_url(simulator))
+    [not_set_up] = flex_checks(settings, folders)
+    assert not_set_up.level == "ok" and "not set up" in not_set_up.detail
+    assert sum(flex_counts(control).values()) == 0  # nothing asked without a set-up
+
+    save_flex_setup("file", folders.data_dir, new_token(control),
+                    control.flex()["demo"]["query_id"])
+    assert [check.level for check in flex_checks(settings, folders)] == ["ok", "ok"]
+
+    no_positions = control.flex_create_query(
+        query_id="5550003", sections=["AccountInformation", "EquitySummaryInBase"])["query_id"]
+    save_flex_setup("file", folders.data_dir, new_token(control), str(no_positions))
+    token_check, query_check = flex_checks(settings, folders)
+    assert (token_check.level, query_check.level) == ("ok", "warn")
+    assert "Flex Queries" in query_check.fix
+
+    expired = new_token(control)
+    control.flex_change_token(expired, expires_in_s=-1)
+    save_flex_setup("file", folders.data_dir, expired, control.flex()["demo"]["query_id"])
+    [failed] = flex_checks(settings, folders)
+    assert failed.level == "fail" and "token_expired" in failed.detail
+    assert "Account Settings → Flex Web Service" in failed.fix
