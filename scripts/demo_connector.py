@@ -127,6 +127,15 @@ def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], st
                  "--price-tick", PRICE_TICK_S]
     with _child(simulator, env, simulator_log) as gateway:
         _wait_until_up(f"{gateway_url}/sim/state", gateway, simulator_log)
+        # Flex (opt-in) against the simulator's Flex Web Service: its address, and its
+        # self-signed certificate as the only one trusted (IBKR's real service needs neither).
+        flex_url = f"{gateway_url}/AccountManagement/FlexWebService"
+        simulator_ca = demo_dir / "simulator-certificate.pem"
+        certificate_url = f"{gateway_url}/sim/certificate"
+        # The loopback simulator's own certificate, fetched from it.
+        pem = requests.get(certificate_url, verify=False, timeout=10).text  # noqa: S501
+        simulator_ca.write_text(pem)
+        env.update({"IBKR_CONNECTOR_FLEX_URL": flex_url, "REQUESTS_CA_BUNDLE": str(simulator_ca)})
         key_file = connector_home / "data" / "connector-key"
         # A key kept from an earlier run may have been revoked on the page, or belong to a demo
         # database since deleted: the connector would find out only at its first snapshot.
@@ -144,7 +153,8 @@ def connector_side(demo_dir: Path, veracity_url: str, new_token: Callable[[], st
                 state = _connector_state(env)
             yield f"""IBKR gateway simulator      {gateway_url}  (demo book: 3 accounts, prices move every {PRICE_TICK_S} s)
   its control API             {gateway_url}/sim/state   (log out: POST {gateway_url}/sim/logout)
-  its Flex Web Service        {gateway_url}/AccountManagement/FlexWebService  (demo token {DEMO_TOKEN}, query {DEMO_QUERY_ID})
+  its Flex Web Service        {flex_url}  (demo token {DEMO_TOKEN}, query {DEMO_QUERY_ID})
+  add Flex history            IBKR_CONNECTOR_HOME={connector_home} IBKR_CONNECTOR_KEY_STORE=file IBKR_CONNECTOR_FLEX_URL={flex_url} REQUESTS_CA_BUNDLE={simulator_ca} ibkr-connector flex set --query-id {DEMO_QUERY_ID}  (paste the demo token)
 Headless connector          {state} (a snapshot every 30 s; each takes ~20 s: IBKR pacing)
   its status                  IBKR_CONNECTOR_HOME={connector_home} ibkr-connector status
   its log                     {connector_log} and {connector_home / 'logs' / 'connector.log'}

@@ -9,10 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
 
+from ibkr_gateway_sim.flex.service import DEMO_TOKEN
 from tests.support.processes import free_port
 from tests.support.waiting import wait_until
 
@@ -64,6 +66,31 @@ def test_demo_syncs_the_demo_book_and_stops_cleanly(tmp_path):
             return len(accounts) == 3 and accounts
         accounts = wait_until(synced, 90, "the demo book on the server")
         assert sum(len(account["positions"]) for account in accounts) == 276
+
+        # A year of NAV through the gateway right after pairing (issue 19), on the 1Y chart.
+        def year_of_history() -> set[str]:
+            series = session.get(f"http://127.0.0.1:{port}/api/v1/profile/ibkr/portfolio",
+                                 params={"range": "1Y"}, timeout=10).json()["value_history"]
+            days = {point["taken_at"][:10] for entry in series for point in entry["points"]
+                    if point["source"] == "gateway"}
+            return days if len(days) >= 100 else set()  # the chart thins a year to ~130
+        days = wait_until(year_of_history, 120, "a year of gateway history on the 1Y chart")
+        assert min(days) < (datetime.now(UTC) - timedelta(days=300)).date().isoformat()
+        # Flex with the simulator's demo token, by the command the demo prints.
+        words = next(line for line in lines if "add Flex history" in line).split()
+        command_at = words.index("ibkr-connector")
+        flex_env = dict(word.split("=", 1) for word in words[3:command_at])
+        query_id = words[words.index("--query-id") + 1]
+        flex_set = subprocess.run(
+            [sys.executable, "-m", "veracity_connector", "flex", "set", "--query-id", query_id],
+            input=DEMO_TOKEN + "\n", env={**env, **flex_env}, capture_output=True, text=True,
+            timeout=120)
+        assert flex_set.returncode == 0, flex_set.stdout + flex_set.stderr
+        flex_status = subprocess.run([sys.executable, "-m", "veracity_connector", "flex", "status"],
+                                     env={**env, **flex_env}, capture_output=True, text=True,
+                                     timeout=60)
+        assert "set up" in flex_status.stdout and DEMO_TOKEN not in flex_status.stdout, (
+            flex_status.stdout)
         # Alerts: the demo's worker sends a test e-mail into the SMTP sink's folder.
         csrf = {"X-CSRF-Token": answer.json()["csrf_token"]}
         saved = session.put(f"http://127.0.0.1:{port}/api/v1/profile/alerts", headers=csrf,
