@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,25 @@ def shell_command(name: str, paths: dict[str, Path]) -> str:
     return script
 
 
+# Compose's variable substitution: ${NAME}, ${NAME:-default} (default when unset or empty).
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """`value` with ${NAME} and ${NAME:-default} replaced from this environment, as Compose
+    does when it reads the file."""
+    return _VARIABLE.sub(lambda match: os.environ.get(match[1]) or (match[2] or ""), value)
+
+
+def service_environment(name: str) -> dict[str, str]:
+    """A service's environment as Compose passes it: strings, variables substituted."""
+    return {key: interpolate(str(value))
+            for key, value in (service(name).get("environment") or {}).items()}
+
+
 def environment(name: str, paths: dict[str, Path]) -> dict[str, str]:
     """A service's environment with volume paths moved (values as strings, as Compose passes)."""
-    values = {key: str(value) for key, value in (service(name).get("environment") or {}).items()}
+    values = service_environment(name)
     for key, value in values.items():
         for container_path, local_path in paths.items():
             value = value.replace(container_path, str(local_path))

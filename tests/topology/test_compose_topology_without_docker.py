@@ -29,7 +29,13 @@ from tests.support.processes import ManagedProcess, free_port, running_process
 from tests.support.system import require_executable
 from tests.support.topology import buffer_folder, nginx_process
 from tests.support.waiting import wait_until
-from tests.topology.compose_file import REPO_ROOT, environment, service, shell_command
+from tests.topology.compose_file import (
+    REPO_ROOT,
+    environment,
+    service,
+    service_environment,
+    shell_command,
+)
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "topology-test-password"
@@ -92,8 +98,7 @@ def test_compose_services_run_as_processes_pair_and_sync_over_tls(tmp_path: Path
 
     # veracity-setup: migrate, create the demo user, issue the pairing token into /shared.
     instance = service("veracity-1")
-    server_env = {**base_env, **{key: str(value) for key, value in
-                                 instance["environment"].items()},
+    server_env = {**base_env, **service_environment("veracity-1"),
                   "DATABASE_URL": database_url, "VERACITY_ENV": "development"}
     server_env["VERACITY_SECRET_KEY_FILE"] = str(volumes["certs"] / "flask-secret")
     server_env.pop("REDIS_URL")
