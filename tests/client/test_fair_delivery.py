@@ -27,7 +27,9 @@ def test_a_backlog_of_a_thousand_drains_without_a_missed_tickle(simulator, folde
     with start_live_server(tmp_path / "fair") as live:
         settings = Settings(veracity_url=live.base_url, gateway_url=simulator.base_url,
                             key_store="file", tickle_interval_s=1, heartbeat_interval_s=2,
-                            snapshot_interval_s=600)
+                            # Room for the backlog and the engine's own first snapshot: the
+                            # outbox's bound (drop the oldest) is not what this test is about.
+                            snapshot_interval_s=600, outbox_max_count=2 * BACKLOG)
         engine = Engine(settings, folders,
                         credentials=FileStore(folders.data_dir / "connector-key"))
         email = new_user(live)

@@ -149,7 +149,10 @@ class SessionGuardian:
             logger.info("gateway session: %s (%s)", phase, check.message)
         self.phase, self.latest, self._checked_at = phase, check, now
         self._gateway.session_usable(check.ok)
-        self._plan(phase, now)
+        # Planned from when the tickle went out, not from when this check began: the gateway
+        # pacer may have held it (IBKR's 1 /tickle a second), and an interval counted from
+        # before that wait would make every later tickle wait again, eating the delivery's time.
+        self._plan(phase, self._clock())
         if self._on_checked is not None:
             self._on_checked()  # show the gateway's state before a snapshot that may be long
         return check
