@@ -15,13 +15,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from veracity_server.errors import InvalidJson, InvalidRequest
-from veracity_server.raw_body_checks import (
-    may_repeat_a_key,
-    numbers_are_plainly_sized,
-    refuse_repeated_keys,
-    unique_keys,
-    validator_without_size_checks,
-)
+from veracity_server.raw_body_checks import may_repeat_a_key, refuse_repeated_keys, unique_keys
 
 ModelType = TypeVar("ModelType", bound=BaseModel)
 # A JSON number with a fraction or an exponent ends with a digit right before a comma, a closing
@@ -150,12 +144,8 @@ def parse_body_bytes(model: type[ModelType]) -> tuple[ModelType, bytes]:
         mimetype = request.mimetype
         if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
             raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
-        validated: ModelType
         try:
-            if numbers_are_plainly_sized(raw):
-                validated = validator_without_size_checks(model).validate_json(raw)
-            else:
-                validated = model.model_validate_json(raw)
+            validated = model.model_validate_json(raw)
         except ValidationError as error:
             first = error.errors()[0]
             if first["type"] == "json_invalid":
