@@ -121,22 +121,14 @@ class RecentHeartbeats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # key hash -> (when the report was written, the report, when the key was last seen valid)
-        self._written: dict[str, tuple[float, tuple[Any, ...], float]] = {}
+        self._written: dict[str, tuple[float, tuple[Any, ...]]] = {}
 
-    def is_fresh(self, key_hash: str, report: tuple[Any, ...]) -> bool:
-        """True when this process wrote `report` for the key within HEARTBEAT_WRITE_EVERY."""
+    def is_fresh(self, key_hash: str, report: tuple[Any, ...],
+                 within: timedelta = HEARTBEAT_WRITE_EVERY) -> bool:
+        """True when this process wrote `report` for the key less than `within` ago."""
         seen = self._written.get(key_hash)
         return seen is not None and seen[1] == report and (
-            time.monotonic() - seen[0] < HEARTBEAT_WRITE_EVERY.total_seconds())
-
-    def is_confirmed(self, key_hash: str, report: tuple[Any, ...]) -> bool:
-        """True when `report` is fresh and the key was seen valid within KEY_RECHECK_EVERY."""
-        seen = self._written.get(key_hash)
-        now = time.monotonic()
-        return seen is not None and seen[1] == report and (
-            now - seen[0] < HEARTBEAT_WRITE_EVERY.total_seconds()) and (
-            now - seen[2] < KEY_RECHECK_EVERY.total_seconds())
+            time.monotonic() - seen[0] < within.total_seconds())
 
     def forget_all(self) -> None:
         """Forget every key (a connector was revoked or deleted in this process)."""
@@ -144,36 +136,14 @@ class RecentHeartbeats:
             self._written.clear()
 
     def wrote(self, key_hash: str, report: tuple[Any, ...]) -> None:
-        """Remember that `report` was just written for the key (so the key is valid)."""
+        """Remember that `report` was just written for the key."""
         with self._lock:
             if len(self._written) >= self.MAX_KEYS:
                 self._written.clear()
-            now = time.monotonic()
-            self._written[key_hash] = (now, report, now)
-
-    def confirmed(self, key_hash: str) -> None:
-        """Remember that a read just found the key valid."""
-        with self._lock:
-            seen = self._written.get(key_hash)
-            if seen is not None:
-                self._written[key_hash] = (seen[0], seen[1], time.monotonic())
+            self._written[key_hash] = (time.monotonic(), report)
 
 
 recent_heartbeats = RecentHeartbeats()
-
-
-def _report(heartbeat: HeartbeatRequest, ip: str | None) -> tuple[Any, ...]:
-    """What a heartbeat says that is worth a write when it changes (health last)."""
-    gateway = heartbeat.gateway
-    health = heartbeat.health.model_dump_json() if heartbeat.health is not None else None
-    return (heartbeat.connector_version, gateway.state, gateway.message, gateway.port, ip,
-            health)
-
-
-def written_moments_ago(key_hash: str, heartbeat: HeartbeatRequest, ip: str | None) -> bool:
-    """True when this process wrote the same report for the key less than KEY_RECHECK_EVERY
-    ago: the heartbeat needs no database at all, not even a connection (see RecentHeartbeats)."""
-    return recent_heartbeats.is_confirmed(key_hash, _report(heartbeat, ip))
 
 
 def record_heartbeat(database: Database, connection: Any, key_hash: str,
@@ -189,8 +159,11 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
     """
     sql = ingest_sql(database.engine.dialect.name)
     gateway = heartbeat.gateway
-    report = _report(heartbeat, ip)
-    health = report[-1]
+    health = heartbeat.health.model_dump_json() if heartbeat.health is not None else None
+    report = (heartbeat.connector_version, gateway.state, gateway.message, gateway.port, ip,
+              health)
+    if recent_heartbeats.is_fresh(key_hash, report, within=KEY_RECHECK_EVERY):
+        return
     if not recent_heartbeats.is_fresh(key_hash, report):
         stamp = sql.time(now)
         parameters = (stamp, heartbeat.connector_version, heartbeat.uptime_s,
@@ -227,9 +200,7 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
     finally:
         cursor.close()
     connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
-    if found:
-        recent_heartbeats.confirmed(key_hash)
-    else:
+    if not found:
         # A connector's first request holds a candidate key (veracity_server/pairing/keys.py):
         # once it is the connector's key, the heartbeat is recorded with it.
         if not claim_candidate_key(database, connection, key_hash):

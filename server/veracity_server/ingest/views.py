@@ -38,19 +38,17 @@ def heartbeat() -> ResponseReturnValue:
     key_hash = service.connector_key_hash(request.headers.get("Authorization"))
     quotas().count_heartbeat(key_hash)
     db = database()
-    try:
-        body = parse_body_bytes(HeartbeatRequest)[0]
-    except ApiError:
-        # The happy path checks the key with its one read; a bad body from a bad key must
-        # still say invalid_key, so the key is looked up here, on the error path only.
-        with db.ingest_connection() as connection:
+    with db.ingest_connection() as connection:
+        try:
+            body = parse_body_bytes(HeartbeatRequest)[0]
+        except ApiError:
+            # The happy path checks the key with its one read; a bad body from a bad key must
+            # still say invalid_key, so the key is looked up here, on the error path only.
             service.active_connector(db, connection, key_hash)
-        raise
-    now = utc_now()
-    ip = service.client_ip(request.remote_addr)
-    if not service.written_moments_ago(key_hash, body, ip):
-        with db.ingest_connection() as connection:
-            service.record_heartbeat(db, connection, key_hash, body, now, ip)
+            raise
+        now = utc_now()
+        service.record_heartbeat(db, connection, key_hash, body, now,
+                                 service.client_ip(request.remote_addr))
     settings = current_settings()
     return jsonify(
         server_time=iso_utc(now),
