@@ -15,7 +15,6 @@ from veracity_contract.history import DeleteConnectorAnswer, DeleteConnectorRequ
 from veracity_server.auth.guards import require_user
 from veracity_server.db import get_session
 from veracity_server.errors import NotFound
-from veracity_server.ingest.service import recent_heartbeats
 from veracity_server.models import Connector, SnapshotDocument
 from veracity_server.openapi import Operation, Response, declare_operations, error_response
 from veracity_server.requests_json import parse_body
@@ -35,7 +34,6 @@ def delete_connector(user_id: int, connector_id: str) -> int:
     session.execute(delete(Connector).where(Connector.id == connector_id,
                                             Connector.user_id == user_id))
     session.commit()
-    recent_heartbeats.forget_all()  # this process's next heartbeat reads the key again
     return int(snapshots)
 
 

@@ -42,9 +42,6 @@ REFUSAL_MESSAGE_MAX_LENGTH = 1000
 # "Online" is judged in heartbeat intervals (a minute by default): a last_seen_at a few
 # seconds old says the same, and skipping those writes keeps a fast-beating connector cheap.
 HEARTBEAT_WRITE_EVERY = timedelta(seconds=5)
-# A repeat of the report this process wrote for a key less than this ago skips even the read
-# that the key is still valid: the longest a revocation made elsewhere goes unseen by a burst.
-KEY_RECHECK_EVERY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -110,11 +107,9 @@ class RecentHeartbeats:
     """What this process wrote for each key lately: (when, the report), bounded.
 
     A repeat of the same report within HEARTBEAT_WRITE_EVERY needs no write, only a read that
-    the key is still valid; within KEY_RECHECK_EVERY not even that read. A revocation by this
-    process forgets every key at once (`forget_all`); one made by another worker or instance
-    answers this key's heartbeats with 401 at most KEY_RECHECK_EVERY later (a snapshot always
-    reads the key, and a skipped heartbeat writes nothing). Connectors beat once a minute, so
-    in production nearly every heartbeat writes; this serves bursts.
+    the key is still valid (a revocation takes effect at the next request, whichever worker or
+    instance made it). Connectors beat once a minute, so in production nearly every heartbeat
+    writes; this serves bursts.
     """
 
     MAX_KEYS = 10_000
@@ -123,17 +118,11 @@ class RecentHeartbeats:
         self._lock = threading.Lock()
         self._written: dict[str, tuple[float, tuple[Any, ...]]] = {}
 
-    def is_fresh(self, key_hash: str, report: tuple[Any, ...],
-                 within: timedelta = HEARTBEAT_WRITE_EVERY) -> bool:
-        """True when this process wrote `report` for the key less than `within` ago."""
+    def is_fresh(self, key_hash: str, report: tuple[Any, ...]) -> bool:
+        """True when this process wrote `report` for the key within HEARTBEAT_WRITE_EVERY."""
         seen = self._written.get(key_hash)
         return seen is not None and seen[1] == report and (
-            time.monotonic() - seen[0] < within.total_seconds())
-
-    def forget_all(self) -> None:
-        """Forget every key (a connector was revoked or deleted in this process)."""
-        with self._lock:
-            self._written.clear()
+            time.monotonic() - seen[0] < HEARTBEAT_WRITE_EVERY.total_seconds())
 
     def wrote(self, key_hash: str, report: tuple[Any, ...]) -> None:
         """Remember that `report` was just written for the key."""
@@ -162,8 +151,6 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
     health = heartbeat.health.model_dump_json() if heartbeat.health is not None else None
     report = (heartbeat.connector_version, gateway.state, gateway.message, gateway.port, ip,
               health)
-    if recent_heartbeats.is_fresh(key_hash, report, within=KEY_RECHECK_EVERY):
-        return
     if not recent_heartbeats.is_fresh(key_hash, report):
         stamp = sql.time(now)
         parameters = (stamp, heartbeat.connector_version, heartbeat.uptime_s,

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from veracity_server.columns import iso_utc, utc_now
 from veracity_server.credentials import new_connector_key, new_pairing_token, secret_hash
 from veracity_server.errors import NotFound, TokenExpired, TokenInvalid, TokenUsed
-from veracity_server.ingest.service import recent_heartbeats
 from veracity_server.models import (
     PENDING_KEY_PREFIX,
     Connector,
@@ -178,7 +177,6 @@ def revoke_connector(session: Session, user_id: int, connector_id: str) -> Conne
     if connector.revoked_at is None:
         connector.revoked_at = utc_now()
         session.commit()
-        recent_heartbeats.forget_all()  # this process's next heartbeat reads the key again
     return connector
 
 
