@@ -214,6 +214,18 @@ class WineDesktop:
             top += height
         raise KeyError(f"{label!r} is not in the menu {rows}")
 
+    def click_into(self, window: Window) -> None:
+        """Left-click inside a window near its top, as a user does before typing into it: the
+        window becomes the active one, and Tk gives the keys to its focused widget."""
+        self.server.run("xdotool", "mousemove", str(window.x + window.width // 2),
+                        str(window.y + min(25, window.height // 4)), "click", "1")
+
+    def clear_entry(self, most_chars: int = 200) -> None:
+        """Empty the focused entry field: End, then enough BackSpaces."""
+        self.server.run("xdotool", "key", "End")
+        self.server.run("xdotool", "key", "--repeat", str(most_chars), "--delay", "2",
+                        "BackSpace")
+
     def type_text(self, text: str) -> None:
         """Type into the focused window."""
         self.server.run("xdotool", "type", "--delay", "5", "--", text)
