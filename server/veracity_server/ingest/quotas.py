@@ -132,8 +132,8 @@ class Quotas:
                                 f"{self.limits.snapshot_bytes} bytes; this one has "
                                 f"{content_length}.")
 
-    def check_snapshot(self, snapshot: SnapshotRequest, stored_bytes: int) -> None:
-        """413 for too many positions or stop orders; 429 when the user's storage is full."""
+    def check_snapshot_shape(self, snapshot: SnapshotRequest) -> None:
+        """413 for too many positions or stop orders."""
         positions = sum(len(account.positions or ()) for account in snapshot.accounts)
         if positions > self.limits.positions_per_snapshot:
             raise LimitExceeded(413, "positions_per_snapshot",
@@ -145,6 +145,9 @@ class Quotas:
                                 f"Limit reached: at most "
                                 f"{self.limits.stop_orders_per_snapshot} stop orders per "
                                 f"snapshot; this one has {orders}.")
+
+    def check_storage(self, stored_bytes: int) -> None:
+        """429 when the user's storage is full (`stored_bytes` or more)."""
         if stored_bytes >= self.limits.storage_bytes_per_user:
             raise LimitExceeded(429, "storage_bytes_per_user",
                                 f"Limit reached: this account stores "

@@ -204,46 +204,89 @@ def check_taken_at(snapshot: SnapshotRequest, now: datetime, max_future: timedel
             f"check the clock of the machine the connector runs on")
 
 
+def _document_parameters(snapshot: SnapshotRequest, body: bytes, now: datetime
+                         ) -> tuple[dict[str, Any], int]:
+    """PostgreSQL: the named parameters a snapshot's document and value points are stored
+    with (see ingest/store.py), and how many points."""
+    sql = ingest_sql("postgresql")
+    # Level 1: nearly all of the size saving for a fraction of the CPU of the default level.
+    stored = zlib.compress(body, 1)
+    parameters: dict[str, Any] = {
+        "snapshot_id": str(snapshot.snapshot_id), "taken_at": sql.time(snapshot.taken_at),
+        "received_at": sql.time(now), "size": len(stored), "body": stored}
+    point_rows = 0
+    for account in snapshot.accounts:
+        if account.net_liquidation is not None:
+            parameters[f"account_{point_rows}"] = account.account_id
+            parameters[f"currency_{point_rows}"] = account.base_currency
+            parameters[f"nav_{point_rows}"] = account.net_liquidation
+            point_rows += 1
+    return parameters, point_rows
+
+
+@dataclass(frozen=True)
+class StoredByKey:
+    """The connector a snapshot stored by `store_snapshot_by_key` went to."""
+
+    connector_id: str
+    retention_due_at: datetime | None
+
+
+def store_snapshot_by_key(database: Database, connection: Any, key_hash: str, ip: str | None,
+                          storage_limit: int, snapshot: SnapshotRequest, body: bytes,
+                          now: datetime) -> StoredByKey | None:
+    """PostgreSQL: store a new snapshot for the key's active connector in one round trip.
+
+    None when that is not the plain case (an unknown, revoked or candidate key, another IP
+    than the connector's last, full storage, a repeated snapshot_id): nothing was written,
+    and the general path (`active_connector`, `note_snapshot_ip`, the limits,
+    `store_snapshot`) answers and records it.
+    """
+    sql = ingest_sql(database.engine.dialect.name)
+    parameters, point_rows = _document_parameters(snapshot, body, now)
+    parameters.update(key_hash=key_hash, ip=ip, storage_limit=storage_limit)
+    with database.one_statement(connection) as cursor:
+        cursor.execute(sql.store_snapshot_by_key(point_rows), parameters)
+        row = cursor.fetchone()
+    if row is None or not row[2]:
+        return None
+    return StoredByKey(str(row[0]), sql.stored_time(row[1]))
+
+
 def store_snapshot(database: Database, connection: Any, connector: ActiveConnector,
                    snapshot: SnapshotRequest, body: bytes, now: datetime) -> bool:
     """Store `snapshot` (validated from `body`); returns True when it was already stored."""
     sql = ingest_sql(database.engine.dialect.name)
     snapshot_id = str(snapshot.snapshot_id)
-    taken_at = sql.time(snapshot.taken_at)
-    # Level 1: nearly all of the size saving for a fraction of the CPU of the default level.
-    stored = zlib.compress(body, 1)
-    size = len(stored)
-    points = [value for account in snapshot.accounts if account.net_liquidation is not None
-              for value in (connector.user_id, connector.connector_id, account.account_id,
-                            account.base_currency, taken_at,
-                            sql.number(account.net_liquidation))]
-    point_rows = len(points) // 6
     # The DB-API cursor raises the driver's own error, not SQLAlchemy's wrapper.
     duplicate_error = database.engine.dialect.loaded_dbapi.IntegrityError
     try:
         if not sql.is_sqlite:
-            parameters_by_name: dict[str, Any] = {
-                "user_id": connector.user_id, "connector_id": connector.connector_id,
-                "snapshot_id": snapshot_id, "taken_at": taken_at, "received_at": sql.time(now),
-                "size": size, "body": stored}
-            for row in range(point_rows):
-                parameters_by_name[f"account_{row}"] = points[row * 6 + 2]
-                parameters_by_name[f"currency_{row}"] = points[row * 6 + 3]
-                parameters_by_name[f"nav_{row}"] = points[row * 6 + 5]
+            parameters, point_rows = _document_parameters(snapshot, body, now)
+            parameters.update(user_id=connector.user_id, connector_id=connector.connector_id)
             with database.one_statement(connection) as cursor:
-                cursor.execute(sql.store_snapshot(point_rows), parameters_by_name)
+                cursor.execute(sql.store_snapshot(point_rows), parameters)
             return False
+        taken_at = sql.time(snapshot.taken_at)
+        # Level 1: nearly all of the size saving for a fraction of the CPU of the default level.
+        stored = zlib.compress(body, 1)
+        size = len(stored)
+        points = [value for account in snapshot.accounts if account.net_liquidation is not None
+                  for value in (connector.user_id, connector.connector_id, account.account_id,
+                                account.base_currency, taken_at,
+                                sql.number(account.net_liquidation))]
+        point_rows = len(points) // 6
         with database.write_transaction(connection) as cursor:
             cursor.execute(sql.insert_document, (
                 connector.user_id, connector.connector_id, snapshot_id, taken_at,
                 sql.time(now), size, stored))
             document_id = _returned_id(cursor)
             if point_rows:
-                parameters: list[Any] = []
+                point_values: list[Any] = []
                 for row in range(point_rows):
-                    parameters.append(document_id)
-                    parameters.extend(points[row * 6:row * 6 + 6])
-                cursor.execute(sql.insert_points(point_rows), parameters)
+                    point_values.append(document_id)
+                    point_values.extend(points[row * 6:row * 6 + 6])
+                cursor.execute(sql.insert_points(point_rows), point_values)
             cursor.execute(sql.advance_connector, (size, taken_at, document_id, taken_at,
                                                    taken_at, connector.connector_id))
     except duplicate_error:

@@ -128,6 +128,51 @@ class IngestSql:
             f"last_snapshot_at = CASE WHEN {newer} THEN %(taken_at)s ELSE last_snapshot_at END "
             "WHERE id = %(connector_id)s")
 
+    @functools.cache  # noqa: B019 — one instance per dialect, kept for the process
+    def store_snapshot_by_key(self, point_rows: int) -> str:
+        """PostgreSQL: find the key's connector and store a snapshot, in one statement.
+
+        The common case of a snapshot is a known key, the IP its connector last used, room in
+        the user's storage and a new snapshot_id; then the key's read and the three writes of
+        `store_snapshot` are one round trip. The statement returns the connector's id and
+        retention due time when the key is active, and whether the document was inserted;
+        anything else (no row: an unknown, revoked or candidate key, a new IP, full storage;
+        a row but nothing inserted: a repeated snapshot_id) takes the general path, which
+        answers and records it. Named parameters: `key_hash`, `ip`, `storage_limit`, and
+        those of `store_snapshot` except `user_id` and `connector_id`.
+        """
+        newer = "(last_snapshot_at IS NULL OR last_snapshot_at <= %(taken_at)s)"
+        points = ""
+        if point_rows:
+            rows = ", ".join(f"(%(account_{row})s::text, %(currency_{row})s::text, "
+                             f"%(nav_{row})s::numeric)" for row in range(point_rows))
+            points = (
+                ", points AS (INSERT INTO value_points (document_id, user_id, connector_id, "  # noqa: S608
+                "account_id, currency, taken_at, level, net_liquidation) "
+                "SELECT document.id, document.user_id, document.connector_id, "
+                "point.account_id, point.currency, %(taken_at)s, -1, point.net_liquidation "
+                f"FROM document, (VALUES {rows}) AS point(account_id, currency, "
+                "net_liquidation))")
+        # Only this module's constants and row numbers are pasted into the text.
+        return (
+            "WITH connector AS (SELECT c.id, c.user_id, c.retention_due_at FROM connectors c "  # noqa: S608
+            "WHERE c.key_hash = %(key_hash)s AND c.revoked_at IS NULL "
+            "AND (%(ip)s::text IS NULL OR c.last_ip IS NULL OR c.last_ip = %(ip)s::text) "
+            "AND (SELECT COALESCE(SUM(o.stored_bytes), 0) FROM connectors o "
+            "WHERE o.user_id = c.user_id) < %(storage_limit)s), "
+            "document AS (INSERT INTO snapshot_documents (user_id, connector_id, snapshot_id, "
+            "taken_at, received_at, level, size_bytes, body) SELECT connector.user_id, "
+            "connector.id, %(snapshot_id)s, %(taken_at)s, %(received_at)s, -1, %(size)s, "
+            "%(body)s FROM connector ON CONFLICT (user_id, snapshot_id) DO NOTHING "
+            f"RETURNING id, user_id, connector_id){points}, "
+            "advance AS (UPDATE connectors SET stored_bytes = stored_bytes + %(size)s, "
+            f"current_document_id = CASE WHEN {newer} THEN document.id "
+            "ELSE current_document_id END, "
+            f"last_snapshot_at = CASE WHEN {newer} THEN %(taken_at)s ELSE last_snapshot_at END "
+            "FROM document WHERE connectors.id = document.connector_id) "
+            "SELECT connector.id, connector.retention_due_at, "
+            "EXISTS (SELECT 1 FROM document) FROM connector")
+
     def number(self, value: Decimal | None) -> Any:
         """A decimal as this database stores it (exact text on SQLite)."""
         return exact_text(value) if self.is_sqlite and value is not None else value

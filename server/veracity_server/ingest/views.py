@@ -67,31 +67,50 @@ def snapshots() -> ResponseReturnValue:
     limits = quotas()
     settings = current_settings()
     limits.count_snapshot(key_hash)
+    ip = service.client_ip(request.remote_addr)
+    now = utc_now()
     refused: ApiError | HTTPException | None = None
     refusal: service.Refusal | None = None
     with db.ingest_connection() as connection:
-        connector = service.active_connector(db, connection, key_hash)
-        service.note_snapshot_ip(db, connection, connector,
-                                 service.client_ip(request.remote_addr), utc_now())
+        # The body first, its problem kept: the key is checked before anything is answered.
+        problem: ApiError | HTTPException | None = None
         try:
             limits.check_body_size(request.content_length)
             body, stored = parse_body_bytes(SnapshotRequest)
-            now = utc_now()
             service.check_taken_at(body, now, timedelta(seconds=settings.snapshot_max_future_s))
-            limits.check_snapshot(body, connector.user_stored_bytes)
-            duplicate = service.store_snapshot(db, connection, connector, body, stored, now)
+            limits.check_snapshot_shape(body)
         except (ApiError, HTTPException) as error:
-            refusal = service.refusal_of(error)
-            if refusal is None:
-                raise
-            refused = error
+            problem = error
+        plain = None
+        if problem is None and not db.is_sqlite:
+            plain = service.store_snapshot_by_key(
+                db, connection, key_hash, ip, limits.limits.storage_bytes_per_user, body,
+                stored, now)
+        if plain is None:
+            connector = service.active_connector(db, connection, key_hash)
+            service.note_snapshot_ip(db, connection, connector, ip, now)
+            try:
+                if problem is not None:
+                    raise problem
+                limits.check_storage(connector.user_stored_bytes)
+                duplicate = service.store_snapshot(db, connection, connector, body, stored, now)
+            except (ApiError, HTTPException) as error:
+                refusal = service.refusal_of(error)
+                if refusal is None:
+                    raise
+                refused = error
     if refused is not None and refusal is not None:
         # After the connection is back in the pool: the refusal is written on its own.
         service.record_refusal(db, connector.connector_id, refusal, utc_now())
         raise refused
+    if plain is not None:
+        connector_id, retention_due_at, duplicate = (plain.connector_id,
+                                                     plain.retention_due_at, False)
+    else:
+        connector_id, retention_due_at = connector.connector_id, connector.retention_due_at
     if not duplicate:
         # Bounded work, once per retention interval per connector (see history/retention.py).
-        retention.run_when_due(db, connector.connector_id, connector.retention_due_at, now,
+        retention.run_when_due(db, connector_id, retention_due_at, now,
                                retention.policy(settings))
     return jsonify(snapshot_id=str(body.snapshot_id), duplicate=duplicate), (
         200 if duplicate else 201)
