@@ -105,17 +105,7 @@ class IngestSql:
         parameters: `user_id`, `connector_id`, `snapshot_id`, `taken_at`, `received_at`,
         `size`, `body`, and `account_N`, `currency_N`, `nav_N` for each point.
         """
-        newer = "(last_snapshot_at IS NULL OR last_snapshot_at <= %(taken_at)s)"
-        points = ""
-        if point_rows:
-            rows = ", ".join(f"(%(account_{row})s::text, %(currency_{row})s::text, "
-                             f"%(nav_{row})s::numeric)" for row in range(point_rows))
-            points = (
-                ", points AS (INSERT INTO value_points (document_id, user_id, connector_id, "  # noqa: S608
-                "account_id, currency, taken_at, level, net_liquidation) "
-                "SELECT document.id, %(user_id)s, %(connector_id)s, point.account_id, "
-                "point.currency, %(taken_at)s, -1, point.net_liquidation FROM document, "
-                f"(VALUES {rows}) AS point(account_id, currency, net_liquidation))")
+        points = _points_cte(point_rows, "%(user_id)s, %(connector_id)s")
         # Only this module's constants and row numbers are pasted into the text.
         return (
             "WITH document AS (INSERT INTO snapshot_documents (user_id, connector_id, "  # noqa: S608
@@ -123,9 +113,9 @@ class IngestSql:
             "%(connector_id)s, %(snapshot_id)s, %(taken_at)s, %(received_at)s, -1, %(size)s, "
             f"%(body)s) RETURNING id){points} "
             "UPDATE connectors SET stored_bytes = stored_bytes + %(size)s, "
-            f"current_document_id = CASE WHEN {newer} THEN (SELECT id FROM document) "
+            f"current_document_id = CASE WHEN {_NEWER} THEN (SELECT id FROM document) "
             "ELSE current_document_id END, "
-            f"last_snapshot_at = CASE WHEN {newer} THEN %(taken_at)s ELSE last_snapshot_at END "
+            f"last_snapshot_at = CASE WHEN {_NEWER} THEN %(taken_at)s ELSE last_snapshot_at END "
             "WHERE id = %(connector_id)s")
 
     @functools.cache  # noqa: B019 — one instance per dialect, kept for the process
@@ -141,18 +131,7 @@ class IngestSql:
         answers and records it. Named parameters: `key_hash`, `ip`, `storage_limit`, and
         those of `store_snapshot` except `user_id` and `connector_id`.
         """
-        newer = "(last_snapshot_at IS NULL OR last_snapshot_at <= %(taken_at)s)"
-        points = ""
-        if point_rows:
-            rows = ", ".join(f"(%(account_{row})s::text, %(currency_{row})s::text, "
-                             f"%(nav_{row})s::numeric)" for row in range(point_rows))
-            points = (
-                ", points AS (INSERT INTO value_points (document_id, user_id, connector_id, "  # noqa: S608
-                "account_id, currency, taken_at, level, net_liquidation) "
-                "SELECT document.id, document.user_id, document.connector_id, "
-                "point.account_id, point.currency, %(taken_at)s, -1, point.net_liquidation "
-                f"FROM document, (VALUES {rows}) AS point(account_id, currency, "
-                "net_liquidation))")
+        points = _points_cte(point_rows, "document.user_id, document.connector_id")
         # Only this module's constants and row numbers are pasted into the text.
         return (
             "WITH connector AS (SELECT c.id, c.user_id, c.retention_due_at FROM connectors c "  # noqa: S608
@@ -166,9 +145,9 @@ class IngestSql:
             "%(body)s FROM connector ON CONFLICT (user_id, snapshot_id) DO NOTHING "
             f"RETURNING id, user_id, connector_id){points}, "
             "advance AS (UPDATE connectors SET stored_bytes = stored_bytes + %(size)s, "
-            f"current_document_id = CASE WHEN {newer} THEN document.id "
+            f"current_document_id = CASE WHEN {_NEWER} THEN document.id "
             "ELSE current_document_id END, "
-            f"last_snapshot_at = CASE WHEN {newer} THEN %(taken_at)s ELSE last_snapshot_at END "
+            f"last_snapshot_at = CASE WHEN {_NEWER} THEN %(taken_at)s ELSE last_snapshot_at END "
             "FROM document WHERE connectors.id = document.connector_id) "
             "SELECT connector.id, connector.retention_due_at, "
             "EXISTS (SELECT 1 FROM document) FROM connector")
@@ -199,6 +178,23 @@ class IngestSql:
         """INSERT of `rows` value points (at most one per account: 200)."""
         row = "(" + ", ".join([self.mark] * 6) + ", -1, " + self.mark + ")"
         return self.insert_points_prefix + ", ".join([row] * rows)
+
+
+# PostgreSQL statements: a late (older) snapshot never moves the connector's current state back.
+_NEWER = "(last_snapshot_at IS NULL OR last_snapshot_at <= %(taken_at)s)"
+
+
+def _points_cte(point_rows: int, owner: str) -> str:
+    """PostgreSQL: the CTE inserting a document's `point_rows` value points (empty for none);
+    `owner` is the SQL giving their user_id and connector_id."""
+    if not point_rows:
+        return ""
+    rows = ", ".join(f"(%(account_{row})s::text, %(currency_{row})s::text, "
+                     f"%(nav_{row})s::numeric)" for row in range(point_rows))
+    return (", points AS (INSERT INTO value_points (document_id, user_id, connector_id, "  # noqa: S608
+            f"account_id, currency, taken_at, level, net_liquidation) SELECT document.id, {owner}, "
+            "point.account_id, point.currency, %(taken_at)s, -1, point.net_liquidation "
+            f"FROM document, (VALUES {rows}) AS point(account_id, currency, net_liquidation))")
 
 
 @functools.cache
