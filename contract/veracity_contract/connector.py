@@ -121,8 +121,12 @@ class HeartbeatAnswer(BaseModel):
     limits: ConnectorLimits | None = None
 
 
-class PositionIn(StrictModel):
-    """One position, in the contract's field names."""
+class PositionFields(StrictModel):
+    """What every position the connector sends says: the instrument, how much, at what price.
+
+    A snapshot's positions (`PositionIn`) and a day's positions from a Flex statement
+    (`veracity_contract.daily_history.HistoryPositionIn`) add their own fields to these.
+    """
 
     conid: Conid
     symbol: Symbol | None = None
@@ -130,11 +134,17 @@ class PositionIn(StrictModel):
     asset_class: Code | None = None
     quantity: ExactNumber
     market_price: ExactNumber | None = None
+    # In the position's currency.
     market_value: ExactNumber | None = None
-    average_cost: ExactNumber | None = None
-    unrealized_pnl: ExactNumber | None = None
     currency: Currency | None = None
     multiplier: ExactNumber | None = None
+
+
+class PositionIn(PositionFields):
+    """One open position of a snapshot, in the contract's field names."""
+
+    average_cost: ExactNumber | None = None
+    unrealized_pnl: ExactNumber | None = None
 
 
 class StopOrderIn(StrictModel):

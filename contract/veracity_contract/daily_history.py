@@ -31,12 +31,9 @@ from veracity_contract.connector import (
     ACCOUNT_ID_MAX_LENGTH,
     CURRENCY_MAX_LENGTH,
     MAX_ACCOUNTS,
-    Code,
-    Conid,
-    Currency,
-    Symbol,
+    PositionFields,
 )
-from veracity_contract.fields import ExactNumber, LongText, StrictModel
+from veracity_contract.fields import ExactNumber, StrictModel
 
 # Named limits, as in connector.py: the connector cuts a backfill into requests that fit them
 # (and the server's own, smaller per-request limits advertised in the heartbeat's `limits`).
@@ -67,20 +64,11 @@ def _sane_date(value: date) -> date:
 ReportDate = Annotated[date, BeforeValidator(_iso_date_text), AfterValidator(_sane_date)]
 
 
-class HistoryPositionIn(StrictModel):
-    """One end-of-day position from a Flex statement's OpenPositions (summary level)."""
+class HistoryPositionIn(PositionFields):
+    """One end-of-day position from a Flex statement's OpenPositions (summary level);
+    `market_value` is Flex's positionValue, which `fx_rate_to_base` converts to the base."""
 
-    conid: Conid
-    symbol: Symbol | None = None
-    description: LongText | None = None
-    asset_class: Code | None = None
-    quantity: ExactNumber
-    market_price: ExactNumber | None = None
-    # In the position's currency (Flex positionValue); fx_rate_to_base converts it.
-    market_value: ExactNumber | None = None
-    currency: Currency | None = None
     fx_rate_to_base: ExactNumber | None = None
-    multiplier: ExactNumber | None = None
 
 
 class DailyPointIn(StrictModel):
