@@ -2,6 +2,8 @@
 
 `simulator` — a `SimulatorServer` (HTTPS, self-signed, free port, demo scenario, short idle
 timeout and penalty box, pacing ON) with `.control` (a `SimulatorControl`), not logged in.
+`server` — a live Veracity server (gunicorn, SQLite) for the test module; a module sets
+`SERVER_ENV` for settings of its own.
 `connector_env` — environment for a connector subprocess whose folders and key file live in
 `tmp_path` (key store = the opt-in file store, so no keyring is touched).
 """
@@ -17,6 +19,7 @@ import pytest
 from ibkr_gateway_sim.control import SimulatorControl
 from ibkr_gateway_sim.options import SimulatorOptions
 from ibkr_gateway_sim.server import SimulatorServer
+from tests.support.server_fixtures import LiveServer, start_live_server
 from veracity_connector.gateway import GatewayClient, Pacer
 from veracity_connector.settings import Folders
 
@@ -41,6 +44,15 @@ def simulator() -> Iterator[RunningSimulator]:
     finally:
         control.close()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    with start_live_server(tmp_path_factory.mktemp(f"{module}-server"),
+                           env=getattr(request.module, "SERVER_ENV", None)) as live:
+        yield live
 
 
 @pytest.fixture

@@ -4,19 +4,17 @@ the simulator and the real server; the test owns both of its clocks (monotonic a
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server_fixtures import start_live_server
+from tests.client.engine_kit import new_user, serve_book
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine
 from veracity_connector.engine.timetable import GAP_THRESHOLD_S, GapDetector
 from veracity_connector.settings import Settings
 from veracity_connector.state import ConnectorState
 
-EMAILS = itertools.count()
 BOOK = [{"account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
          "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3}],
          "orders": []}]
@@ -39,12 +37,6 @@ class Clocks:
         self.wall += seconds
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("gap-server")) as live:
-        yield live
-
-
 @pytest.fixture
 def clocks() -> Clocks:
     return Clocks()
@@ -52,15 +44,12 @@ def clocks() -> Clocks:
 
 @pytest.fixture
 def engine(simulator, server, folders, clocks) -> Iterator[Engine]:
-    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=0)
-    simulator.control.set_accounts(BOOK)
-    simulator.control.login()
+    serve_book(simulator, BOOK)
     settings = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
                         key_store="file", rate_limit_backoff_s=1)
     built = Engine(settings, folders, credentials=FileStore(folders.data_dir / "connector-key"),
                    clock=lambda: clocks.monotonic, wall_clock=lambda: clocks.wall)
-    email = f"gaps-{next(EMAILS)}@example.com"
-    server.create_user(email)
+    email = new_user(server, "gaps")
     assert built.pair(server.issue_token(email)).ok
     built.step()  # everything is due at first: tickle, snapshot, delivery, heartbeat
     assert built.status.state is ConnectorState.SYNCING

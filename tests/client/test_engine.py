@@ -3,14 +3,13 @@ simulator (HTTPS) and the real server (gunicorn on loopback)."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 import requests
 
+from tests.client.engine_kit import ManualClock, make_engine, new_user, serve_book
 from tests.support.server_fixtures import start_live_server
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine, SyncOutcome
@@ -18,7 +17,6 @@ from veracity_connector.settings import Settings
 from veracity_connector.state import ConnectorState, GatewayState
 from veracity_connector.status_file import STATUS_FILE_NAME
 
-EMAIL_NUMBERS = itertools.count()
 SMALL_BOOK = [{
     "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
     "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3},
@@ -29,44 +27,9 @@ SMALL_BOOK = [{
 }]
 
 
-class ScheduleClock:
-    """The engine's schedule clock, moved by the test (the pacer keeps real time)."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("engine-server")) as live:
-        yield live
-
-
 @pytest.fixture
 def small_book(simulator):
-    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=0)
-    simulator.control.set_accounts(SMALL_BOOK)
-    simulator.control.login()
-    return simulator
-
-
-def make_engine(simulator, server, folders, clock, **overrides) -> Engine:
-    settings = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
-                        key_store="file", rate_limit_backoff_s=1, **overrides)
-    return Engine(settings, folders, credentials=FileStore(folders.data_dir / "connector-key"),
-                  clock=clock)
-
-
-def new_user(server) -> str:
-    email = f"engine-{next(EMAIL_NUMBERS)}@example.com"
-    server.create_user(email)
-    return email
+    return serve_book(simulator, SMALL_BOOK)
 
 
 def connectors(server, email):
@@ -75,7 +38,7 @@ def connectors(server, email):
 
 
 def test_unpaired_engine_needs_a_token_and_sends_nothing(small_book, server, folders):
-    engine = make_engine(small_book, server, folders, ScheduleClock())
+    engine = make_engine(small_book, server, folders, ManualClock())
     engine.step()
     assert engine.status.state is ConnectorState.NEEDS_TOKEN
     assert engine.status.gateway_state is GatewayState.OK  # the gateway is watched anyway
@@ -84,7 +47,7 @@ def test_unpaired_engine_needs_a_token_and_sends_nothing(small_book, server, fol
 
 
 def test_malformed_and_used_tokens_are_explained(small_book, server, folders):
-    engine = make_engine(small_book, server, folders, ScheduleClock())
+    engine = make_engine(small_book, server, folders, ManualClock())
     assert engine.pair("hello").code == "malformed_token"
     email = new_user(server)
     token = server.issue_token(email)
@@ -97,7 +60,7 @@ def test_malformed_and_used_tokens_are_explained(small_book, server, folders):
 
 
 def test_pairing_then_syncing_with_change_detection(small_book, server, folders):
-    clock = ScheduleClock()
+    clock = ManualClock()
     engine = make_engine(small_book, server, folders, clock, full_snapshot_interval_s=1000)
     email = new_user(server)
     assert engine.pair(server.issue_token(email)).ok
@@ -134,7 +97,7 @@ def test_pairing_then_syncing_with_change_detection(small_book, server, folders)
 def test_server_schedule_is_followed(small_book, tmp_path, folders):
     env = {"VERACITY_HEARTBEAT_INTERVAL_S": "7", "VERACITY_SNAPSHOT_INTERVAL_S": "11"}
     with start_live_server(tmp_path / "s", env=env) as custom:
-        clock = ScheduleClock()
+        clock = ManualClock()
         engine = make_engine(small_book, custom, folders, clock)
         email = new_user(custom)
         # Paired by another process (`ibkr-connector pair`): the engine learns the intervals
@@ -150,7 +113,7 @@ def test_server_schedule_is_followed(small_book, tmp_path, folders):
 
 
 def test_revoked_key_is_deleted_and_nothing_more_is_sent(small_book, server, folders):
-    clock = ScheduleClock()
+    clock = ManualClock()
     engine = make_engine(small_book, server, folders, clock)
     email = new_user(server)
     assert engine.pair(server.issue_token(email)).ok
@@ -182,7 +145,7 @@ def test_revoked_key_is_deleted_and_nothing_more_is_sent(small_book, server, fol
 ])
 def test_gateway_trouble_reaches_the_heartbeat(small_book, server, folders, fault,
                                                gateway_state, connector_state):
-    clock = ScheduleClock()
+    clock = ManualClock()
     engine = make_engine(small_book, server, folders, clock)
     email = new_user(server)
     assert engine.pair(server.issue_token(email)).ok
@@ -214,7 +177,7 @@ def test_gateway_trouble_reaches_the_heartbeat(small_book, server, folders, faul
 
 def test_snapshots_taken_while_veracity_is_down_arrive_later_in_order(small_book, tmp_path,
                                                                        folders):
-    clock = ScheduleClock()
+    clock = ManualClock()
     with start_live_server(tmp_path / "down") as live:
         engine = make_engine(small_book, live, folders, clock)
         email = new_user(live)
@@ -316,7 +279,7 @@ def test_an_ongoing_unexpected_error_does_not_flip_back_to_another_state(folders
 
 def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
         small_book, server, folders, monkeypatch, caplog):
-    engine = make_engine(small_book, server, folders, ScheduleClock())
+    engine = make_engine(small_book, server, folders, ManualClock())
     assert engine.pair(server.issue_token(new_user(server))).ok
 
     gateway_value = "U7654321"  # as data arrives: not in any source line of a traceback
@@ -335,7 +298,7 @@ def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
 
 def test_a_new_pairing_with_another_account_asks_before_dropping_snapshots(small_book, server,
                                                                           folders):
-    engine = make_engine(small_book, server, folders, ScheduleClock())
+    engine = make_engine(small_book, server, folders, ManualClock())
     assert engine.pair(server.issue_token(new_user(server))).ok
     engine.outbox.put("0b8f5b1e-0000-4000-8000-000000000001", "2026-11-24T20:00:00+00:00", "{}")
     token = server.issue_token(new_user(server))  # another Veracity account

@@ -6,21 +6,18 @@ an answer, nobody waits forever, and a stopped engine refuses further commands."
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.server_fixtures import start_live_server
+from tests.client.engine_kit import new_user, serve_book
 from tests.support.waiting import wait_until
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine, pairing_changes
 from veracity_connector.settings import Settings
 from veracity_connector.state import PairingOutcome
 
-EMAILS = itertools.count()
 BOOK = [{"account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
          "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3}],
          "orders": []}]
@@ -29,19 +26,13 @@ PAIRINGS_EACH = 2
 SYNC_THREADS = 3
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    # The stress test holds one token per pairing at once: more than a user may hold by default.
-    with start_live_server(tmp_path_factory.mktemp("commands-server"),
-                           env={"VERACITY_PAIRING_TOKENS_PER_USER": "20"}) as live:
-        yield live
+# The stress test holds one token per pairing at once: more than a user may hold by default.
+SERVER_ENV = {"VERACITY_PAIRING_TOKENS_PER_USER": "20"}
 
 
 @pytest.fixture
 def engine(simulator, server, folders) -> Engine:
-    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=0)
-    simulator.control.set_accounts(BOOK)
-    simulator.control.login()
+    serve_book(simulator, BOOK)
     settings = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
                         key_store="file", rate_limit_backoff_s=1)
     return Engine(settings, folders, credentials=FileStore(folders.data_dir / "connector-key"))
@@ -62,8 +53,7 @@ def pairing_threads(monkeypatch) -> list[str]:
 
 
 def test_pair_sync_unpair_and_quit_from_many_threads(engine, server, pairing_threads):
-    email = f"commands-{next(EMAILS)}@example.com"
-    server.create_user(email)
+    email = new_user(server, "commands")
     tokens = [server.issue_token(email) for _ in range(PAIRING_THREADS * PAIRINGS_EACH)]
     engine.start()
     wait_until(lambda: engine.status.gateway_state is not None, 30, "the engine's first step")
@@ -115,8 +105,7 @@ def test_pair_sync_unpair_and_quit_from_many_threads(engine, server, pairing_thr
 def test_without_a_running_loop_commands_run_in_the_callers_thread(engine, server,
                                                                    pairing_threads):
     """Tests and `sync --once` drive the engine from one thread: nothing to hand over."""
-    email = f"commands-{next(EMAILS)}@example.com"
-    server.create_user(email)
+    email = new_user(server, "commands")
     assert engine.pair(server.issue_token(email)).ok
     assert pairing_threads == [threading.current_thread().name]
     engine.gateway.close()

@@ -5,13 +5,9 @@ user name in paths, secrets) — checked end to end against the real server."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from tests.support.server_fixtures import start_live_server
 from veracity_connector.credentials import FileStore
 from veracity_connector.doctor import Check
 from veracity_connector.engine import Engine
@@ -91,12 +87,6 @@ def test_the_checks_run_once_per_refresh_interval_and_a_broken_one_is_reported()
     summary = reporter.summary()
     assert summary is not None and summary["checks"][-1]["name"] == "flex"
     assert HealthReporter([], scrub=lambda text: text).summary() is None
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("health-server")) as live:
-        yield live
 
 
 def test_a_path_naming_the_user_never_reaches_the_server(simulator, server, tmp_path,

@@ -18,15 +18,14 @@ import pytest
 from ibkr_gateway_sim.control import SimulatorControl
 from ibkr_gateway_sim.options import SimulatorOptions
 from ibkr_gateway_sim.server import SimulatorServer
-from tests.support.server_fixtures import start_live_server
-from veracity_connector.credentials import FileStore
+from tests.client import engine_kit
+from tests.client.engine_kit import ManualClock, new_user
 from veracity_connector.engine import Engine
 from veracity_connector.history.backfill import HistoryDuty, latest_published_day
 from veracity_connector.history.flex_setup import load_flex_setup, save_flex_setup
 from veracity_connector.outbox import HISTORY, Outbox
 from veracity_connector.settings import Folders, Settings
 
-EMAILS = itertools.count()
 TOKENS = itertools.count(100)
 BOOK = [{"account_id": "U8001", "base_currency": "USD", "cash": {"USD": 5000},
          "positions": [{"conid": 9201, "ticker": "ACME", "market_price": 10.5, "quantity": 30},
@@ -35,19 +34,6 @@ BOOK = [{"account_id": "U8001", "base_currency": "USD", "cash": {"USD": 5000},
          "positions": [{"conid": 9203, "ticker": "CORE", "market_price": 7, "quantity": 12}]}]
 FAST_POLLS = (0.0, 0.5, 1.0, 1.0, 2.0)
 DAY_S = 86400.0
-
-
-class Clock:
-    """The engine's schedule and wall clock, moved by the test (starts `offset_s` from now)."""
-
-    def __init__(self, offset_s: float = 0.0) -> None:
-        self.now = time.time() + offset_s
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -67,12 +53,6 @@ def plain_simulator() -> Iterator[tuple[SimulatorServer, SimulatorControl]]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("flex-server")) as live:
-        yield live
-
-
 def flex_url(simulator: SimulatorServer) -> str:
     return f"{simulator.base_url}/AccountManagement/FlexWebService"
 
@@ -85,11 +65,10 @@ def new_token(control: SimulatorControl, **fields) -> str:
 
 
 def make_engine(simulator, server, folders, clock) -> Engine:
-    settings = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
-                        key_store="file", rate_limit_backoff_s=1, flex_url=flex_url(simulator),
-                        full_snapshot_interval_s=100_000, snapshot_interval_s=100_000)
-    engine = Engine(settings, folders, credentials=FileStore(folders.data_dir / "connector-key"),
-                    clock=clock)
+    engine = engine_kit.make_engine(simulator, server, folders, clock,
+                                    flex_url=flex_url(simulator),
+                                    full_snapshot_interval_s=100_000,
+                                    snapshot_interval_s=100_000)
     engine.history._flex_poll_waits_s = FAST_POLLS
     return engine
 
@@ -122,7 +101,7 @@ def flex_counts(control: SimulatorControl) -> dict[str, int]:
     return {step: calls.get(step, 0) for step in ("SendRequest", "GetStatement")}
 
 
-def settle(engine: Engine, clock: Clock, steps: int = 4) -> None:
+def settle(engine: Engine, clock: ManualClock, steps: int = 4) -> None:
     """Steps until the Flex thread ended and what it queued was delivered."""
     for _ in range(steps):
         engine.step()
@@ -133,9 +112,8 @@ def settle(engine: Engine, clock: Clock, steps: int = 4) -> None:
 def test_flex_backfills_a_year_then_fills_the_gap_after_days_off(plain_simulator, server,
                                                                  folders):
     simulator, control = plain_simulator
-    clock = Clock(offset_s=-10 * DAY_S)  # the set-up happened ten days ago
-    email = f"flex-{next(EMAILS)}@example.com"
-    server.create_user(email)
+    clock = ManualClock(time.time() - 10 * DAY_S)  # the set-up happened ten days ago
+    email = new_user(server, "flex")
     engine = make_engine(simulator, server, folders, clock)
     assert engine.pair(server.issue_token(email)).ok
     token = new_token(control)

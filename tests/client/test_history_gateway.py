@@ -4,22 +4,18 @@ server's daily-history endpoint (gunicorn on loopback, SQLite read back directly
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.support.server_fixtures import start_live_server
-from veracity_connector.credentials import FileStore
+from tests.client import engine_kit
+from tests.client.engine_kit import ManualClock, new_user, serve_book
 from veracity_connector.engine import Engine
 from veracity_connector.history.gateway_history import PA_PACING_WINDOW_S
 from veracity_connector.outbox import HISTORY
-from veracity_connector.settings import Settings
 
-EMAILS = itertools.count()
 BOOK = [{"account_id": "U7001", "base_currency": "USD", "cash": {"USD": 5000},
          "positions": [{"conid": 9101, "ticker": "ACME", "market_price": 10.5, "quantity": 30}]},
         {"account_id": "U7002", "base_currency": "EUR", "cash": {"EUR": 700},
@@ -27,44 +23,20 @@ BOOK = [{"account_id": "U7001", "base_currency": "USD", "cash": {"USD": 5000},
 PERFORMANCE = "/pa/performance"
 
 
-class Clock:
-    """One fake clock for the schedule and the wall (the history duty plans on the wall)."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("history-server")) as live:
-        yield live
-
-
 @pytest.fixture
 def book(simulator):
-    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=0)
-    simulator.control.set_accounts(BOOK)
-    simulator.control.login()
-    return simulator
+    return serve_book(simulator, BOOK)
 
 
 def make_engine(simulator, server, folders, clock) -> Engine:
-    settings = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
-                        key_store="file", rate_limit_backoff_s=1,
-                        full_snapshot_interval_s=100_000, snapshot_interval_s=100_000)
-    return Engine(settings, folders, credentials=FileStore(folders.data_dir / "connector-key"),
-                  clock=clock)
+    # Nothing but history is due in these tests: snapshots are far apart.
+    return engine_kit.make_engine(simulator, server, folders, clock,
+                                  full_snapshot_interval_s=100_000,
+                                  snapshot_interval_s=100_000)
 
 
 def paired_engine(simulator, server, folders, clock) -> Engine:
-    email = f"history-{next(EMAILS)}@example.com"
-    server.create_user(email)
+    email = new_user(server, "history")
     engine = make_engine(simulator, server, folders, clock)
     assert engine.pair(server.issue_token(email)).ok
     return engine
@@ -85,7 +57,7 @@ def performance_requests(simulator) -> int:
     return simulator.control.endpoint(PERFORMANCE)["count"]
 
 
-def run_steps(engine: Engine, clock: Clock, steps: int, advance_s: float = 5.0) -> None:
+def run_steps(engine: Engine, clock: ManualClock, steps: int, advance_s: float = 5.0) -> None:
     for _ in range(steps):
         engine.step()
         clock.advance(advance_s)
@@ -107,7 +79,7 @@ def expected_days(simulator) -> dict[str, int]:
 
 
 def test_pairing_backfills_a_year_once_and_never_asks_again(book, server, folders):
-    clock = Clock()
+    clock = ManualClock(1_800_000_000.0)
     engine = paired_engine(book, server, folders, clock)
     run_steps(engine, clock, 4)
     assert performance_requests(book) == 1
@@ -133,7 +105,7 @@ def test_pairing_backfills_a_year_once_and_never_asks_again(book, server, folder
 
 def test_refused_history_is_asked_again_after_the_pacing_window_not_in_a_loop(book, server,
                                                                               folders):
-    clock = Clock()
+    clock = ManualClock(1_800_000_000.0)
     book.control.add_fault("status", endpoint=PERFORMANCE, count=1, status=503)
     engine = paired_engine(book, server, folders, clock)
     run_steps(engine, clock, 3)
@@ -158,7 +130,7 @@ def test_refused_history_is_asked_again_after_the_pacing_window_not_in_a_loop(bo
 
 
 def test_paced_history_waits_for_the_window(book, server, folders):
-    clock = Clock()
+    clock = ManualClock(1_800_000_000.0)
     # Another program asked /pa/performance just now: the gateway paces our request (429).
     session = requests.Session()
     session.verify = False
@@ -175,7 +147,7 @@ def test_paced_history_waits_for_the_window(book, server, folders):
 
 
 def test_not_logged_in_gateway_is_not_asked_until_login(book, server, folders):
-    clock = Clock()
+    clock = ManualClock(1_800_000_000.0)
     book.control.logout()
     engine = paired_engine(book, server, folders, clock)
     run_steps(engine, clock, 2, advance_s=70)

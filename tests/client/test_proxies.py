@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from tests.support.processes import ManagedProcess, free_port
-from tests.support.server_fixtures import start_live_server
 from tests.support.system import require_executable
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine
@@ -62,12 +61,6 @@ class Tinyproxy:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return sum(1 for line in text.splitlines() if "Request (file descriptor" in line
                    and path in line)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator:
-    with start_live_server(tmp_path_factory.mktemp("proxy-server")) as live:
-        yield live
 
 
 @pytest.fixture

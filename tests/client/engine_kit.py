@@ -1,0 +1,53 @@
+"""What the engine tests share: a clock the test moves, a book on the simulator, an engine that
+talks to the simulator and a live Veracity server, with its key in a file (no keyring)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from veracity_connector.credentials import FileStore
+from veracity_connector.engine import Engine
+from veracity_connector.settings import Folders, Settings
+
+EMAIL_NUMBERS = itertools.count()
+
+
+class ManualClock:
+    """A clock (seconds) that moves only when the test says so."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def serve_book(simulator: Any, accounts: list[dict[str, Any]]) -> Any:
+    """The simulator shows `accounts`, logged in, with no caching or empty first answers in the
+    way of a test that reads what it just set."""
+    simulator.control.configure(preflight_empty_orders=False, positions_cache_s=0)
+    simulator.control.set_accounts(accounts)
+    simulator.control.login()
+    return simulator
+
+
+def make_engine(simulator: Any, server: Any, folders: Folders,
+                clock: Callable[[], float] = time.monotonic, **settings: Any) -> Engine:
+    """An engine on the simulator and `server`; `settings` override Settings' fields."""
+    configured = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
+                          key_store="file", rate_limit_backoff_s=1, **settings)
+    return Engine(configured, folders, credentials=FileStore(folders.data_dir / "connector-key"),
+                  clock=clock)
+
+
+def new_user(server: Any, prefix: str = "engine") -> str:
+    """A new Veracity user's email."""
+    email = f"{prefix}-{next(EMAIL_NUMBERS)}@example.com"
+    server.create_user(email)
+    return email
