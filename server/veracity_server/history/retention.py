@@ -133,10 +133,11 @@ def _statements(database: Database) -> _Statements:
 
 
 def run_when_due(database: Database, connector_id: str, due_at: datetime | None,
-                 now: datetime, rules: Policy) -> None:
+                 now: datetime, settings: Settings) -> None:
     """After a snapshot: this connector's run when it is due, and a few overdue others."""
     if due_at is not None and due_at > now:
-        return
+        return  # nearly every snapshot: nothing else to do, not even reading the policy
+    rules = policy(settings)
     try:
         run_connector(database, connector_id, now, rules)
         for other in overdue_connectors(database, now, OTHERS_PER_RUN):

@@ -110,8 +110,7 @@ def snapshots() -> ResponseReturnValue:
         connector_id, retention_due_at = connector.connector_id, connector.retention_due_at
     if not duplicate:
         # Bounded work, once per retention interval per connector (see history/retention.py).
-        retention.run_when_due(db, connector_id, retention_due_at, now,
-                               retention.policy(settings))
+        retention.run_when_due(db, connector_id, retention_due_at, now, settings)
     return jsonify(snapshot_id=str(body.snapshot_id), duplicate=duplicate), (
         200 if duplicate else 201)
 
