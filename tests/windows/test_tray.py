@@ -5,6 +5,7 @@ test-artefacts/windows/ (docs/images/windows-*.png were cropped from them)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.windows.wine_desktop import (
     find_tray_icon,
     running_in_wine_desktop,
     save_small_png,
+    windows,
 )
 from veracity_connector.state import ConnectorState, ConnectorStatus
 from veracity_connector.tray.menu import (
@@ -33,6 +35,8 @@ from veracity_connector.tray.menu import (
 
 pytestmark = [pytest.mark.windows, pytest.mark.timeout(900)]
 
+# A new dialog's window is shown a moment before it takes keys and clicks.
+DIALOG_SETTLE_S = 2.0
 # Signs that the process died instead of quitting (Tcl's abort, wine's crash handler).
 CRASH_SIGNS = ("Tcl_AsyncDelete", "Unhandled exception", "Fatal Python error", "Traceback")
 
@@ -87,10 +91,12 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
         save_small_png(screen, (menu.x, menu.y, SCREEN_WIDTH, SCREEN_HEIGHT),
                        ARTEFACTS / "windows-tray-menu.png")
         before_pairing = portfolio_as_of(windows_server) or ""  # other tests' snapshots
-        desktop.click_menu_item(menu, windows_menu_rows(paired=False), PASTE_TOKEN)
-        dialog = desktop.wait_for_window("Paste token")
+        dialog = desktop.choose_from_tray_menu(
+            icon, windows_menu_rows(paired=False), PASTE_TOKEN,
+            lambda: next((w for w in windows(x_display) if "Paste token" in w.name), None),
+            menu=menu, timeout_s=60)
         token = windows_server.issue_token(WINDOWS_EMAIL)
-        desktop.click_into(dialog)
+        time.sleep(DIALOG_SETTLE_S)  # a window just shown may not take keys yet
         desktop.type_text(token)
         desktop.press("Return")
         try:
@@ -124,28 +130,16 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
         def newer_snapshot() -> bool:
             return (portfolio_as_of(windows_server) or "") > first
 
-        menu = desktop.open_tray_menu(icon)
-        desktop.click_menu_item(menu, windows_menu_rows(paired=True), SYNC_NOW)
-        try:
-            wait_until(newer_snapshot, 60, "a snapshot newer than the first one after Sync now",
-                       interval_s=2)
-        except WaitTimedOut:
-            # On a loaded machine wine's popup menu can miss a click (once in CI, never alone):
-            # one more click, with the connector's log in the failure if that is not it either.
-            desktop.screenshot("sync-now-no-snapshot")
-            menu = desktop.open_tray_menu(icon)
-            desktop.click_menu_item(menu, windows_menu_rows(paired=True), SYNC_NOW)
-            log_file = windows_connector.home / "logs" / "connector.log"
-            wait_until(newer_snapshot, 120, lambda: "a snapshot newer than the first one after "
-                       "a second Sync now; the connector's log ends:\n"
-                       + log_file.read_text(errors="replace")[-3000:], interval_s=2)
+        desktop.choose_from_tray_menu(icon, windows_menu_rows(paired=True), SYNC_NOW,
+                                      newer_snapshot, timeout_s=60)
 
         # 4. The status line opens the status window; it stays open (and keeps refreshing from
         # the engine's thread) while Quit ends the app: that once crashed Tcl on Windows.
-        menu = desktop.open_tray_menu(icon)
         rows = windows_menu_rows(paired=True)
-        desktop.click_menu_item(menu, rows, rows[0])
-        desktop.wait_for_window("Status")
+        desktop.choose_from_tray_menu(
+            icon, rows, rows[0],
+            lambda: next((w for w in windows(x_display) if "Status" in w.name), None),
+            timeout_s=60)
         desktop.screenshot("status-window")
 
         # 5. Quit: the app ends by itself, without a crash.

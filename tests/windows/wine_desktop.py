@@ -18,15 +18,15 @@ import contextlib
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image, ImageChops, ImageStat
 
 from tests.support.processes import stop_process
-from tests.support.waiting import wait_until
+from tests.support.waiting import WaitTimedOut, wait_until
 from tests.tray.x_server import SCREEN_HEIGHT, SCREEN_WIDTH, XServer
 from veracity_connector.state import ConnectorState
 from veracity_connector.tray.icons import icon_for_state
@@ -36,7 +36,9 @@ ARTEFACTS = REPO_ROOT / "test-artefacts" / "windows"
 DESKTOP_NAME = "shell"  # wine draws a taskbar (with the tray) only for a desktop of this name
 TASKBAR_HEIGHT = 20
 TRAY_ICON_SIZE = 16
-MENU_BORDER, MENU_ITEM_HEIGHT, MENU_SEPARATOR_HEIGHT = 3, 16, 9
+MENU_BORDER, MENU_SEPARATOR_HEIGHT = 3, 9
+T = TypeVar("T")
+MENU_ITEM_HEIGHTS = range(14, 25)
 # An icon counts as found when its opaque pixels differ from the drawing by less than this
 # (mean per channel, 0-255); another state's icon differs by 60 or more.
 ICON_MATCH_LIMIT = 30.0
@@ -194,19 +196,42 @@ class WineDesktop:
                           and "python" in w.owner.lower() and w.height > 100), None),
             timeout_s, "the tray's popup menu", interval_s=0.3)
 
+    def choose_from_tray_menu(self, icon: IconMatch, rows: list[str], label: str,
+                              done: Callable[[], T], menu: Window | None = None,
+                              timeout_s: float = 30.0, tries: int = 3) -> T:
+        """Click `label` in the tray menu (`menu` if it is open already) and wait until
+        `done()` says it happened (its value is returned); a click wine lost is tried again
+        with the menu opened anew, up to `tries` times."""
+        for attempt in range(1, tries + 1):
+            if menu is None or attempt > 1:
+                menu = self.open_tray_menu(icon)
+            self.click_menu_item(menu, rows, label)
+            try:
+                return wait_until(done, timeout_s, f"what {label!r} does", interval_s=0.5)
+            except WaitTimedOut:
+                self.screenshot(f"menu-click-lost-{attempt}")
+                self.press("Escape")  # a menu still open would take the next right-click
+                if attempt == tries:
+                    raise
+        raise AssertionError("unreachable")
+
     def click_menu_item(self, menu: Window, rows: list[str], label: str) -> None:
         """Left-click the row showing `label`; `rows` are the menu's visible rows in order,
         '-' for a separator (the layout is checked against the menu window's height)."""
         items = sum(1 for row in rows if row != "-")
         separators = len(rows) - items
-        expected_height = 2 * MENU_BORDER + items * MENU_ITEM_HEIGHT + (
-            separators * MENU_SEPARATOR_HEIGHT)
-        assert menu.height == expected_height, (
-            f"the menu is {menu.height} px high; {items} items and {separators} separators "
-            f"should make {expected_height} px: the layout assumption is off ({rows})")
+        # An item's height follows the menu font's, which depends on the fonts the machine
+        # has (16 px in CI, 17 px on a machine with other fonts): the one that fits exactly.
+        item_height = next((height for height in MENU_ITEM_HEIGHTS
+                            if menu.height == 2 * MENU_BORDER + items * height
+                            + separators * MENU_SEPARATOR_HEIGHT), None)
+        assert item_height is not None, (
+            f"the menu is {menu.height} px high; {items} items of {MENU_ITEM_HEIGHTS[0]}-"
+            f"{MENU_ITEM_HEIGHTS[-1]} px and {separators} separators of "
+            f"{MENU_SEPARATOR_HEIGHT} px cannot make that: the layout assumption is off ({rows})")
         top = menu.y + MENU_BORDER
         for row in rows:
-            height = MENU_SEPARATOR_HEIGHT if row == "-" else MENU_ITEM_HEIGHT
+            height = MENU_SEPARATOR_HEIGHT if row == "-" else item_height
             if row == label:
                 self.server.run("xdotool", "mousemove", str(menu.x + 40),
                                 str(top + height // 2), "click", "1")
