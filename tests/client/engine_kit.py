@@ -13,6 +13,15 @@ from veracity_connector.engine import Engine
 from veracity_connector.settings import Folders, Settings
 
 EMAIL_NUMBERS = itertools.count()
+# Two positions and two working orders (a stop and a limit) in one account.
+SMALL_BOOK = [{
+    "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
+    "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3},
+                  {"conid": 9002, "ticker": "BOLT", "market_price": 20, "quantity": -4}],
+    "orders": [{"conid": 9001, "order_type": "Stop", "aux_price": "9.5", "quantity": 3},
+               {"conid": 9002, "order_type": "Limit", "price": "19", "quantity": 4,
+                "side": "BUY"}],
+}]
 
 
 class ManualClock:

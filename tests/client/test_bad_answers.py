@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.client.test_engine import ScheduleClock, make_engine, new_user, small_book  # noqa: F401
+from tests.client.engine_kit import SMALL_BOOK, ManualClock, make_engine, new_user, serve_book
 from tests.client.test_veracity_api import heartbeat_body, snapshot_body
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import SyncOutcome
@@ -157,21 +157,26 @@ def test_an_answer_cut_off_half_way_is_answer_lost():
 
 
 @pytest.fixture
-def paired_engine(small_book, server, folders) -> Iterator:  # noqa: F811
+def small_book(simulator):
+    return serve_book(simulator, SMALL_BOOK)
+
+
+@pytest.fixture
+def paired_engine(small_book, server, folders) -> Iterator:
     """An engine paired with the live server, then pointed at `BadServer`s by the test."""
-    engine = make_engine(small_book, server, folders, ScheduleClock())
+    engine = make_engine(small_book, server, folders, ManualClock())
     assert engine.pair(server.issue_token(new_user(server))).ok
     yield engine
     engine.stop()
 
 
 @pytest.mark.parametrize(("answer", "error_class", "words"), NOT_VERACITY)
-def test_the_engine_keeps_key_and_outbox_and_shows_what_answered(small_book, folders, answer,  # noqa: F811
+def test_the_engine_keeps_key_and_outbox_and_shows_what_answered(small_book, folders, answer,
                                                                  error_class, words):
     store = FileStore(folders.data_dir / "connector-key")
     store.set(KEY)
     with BadServer(answer) as bad:
-        engine = make_engine(small_book, bad, folders, ScheduleClock())
+        engine = make_engine(small_book, bad, folders, ManualClock())
         engine.veracity.retries = 0
         result = engine.run_once()
         engine.stop()

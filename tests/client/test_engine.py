@@ -9,22 +9,13 @@ import sqlite3
 import pytest
 import requests
 
-from tests.client.engine_kit import ManualClock, make_engine, new_user, serve_book
+from tests.client.engine_kit import SMALL_BOOK, ManualClock, make_engine, new_user, serve_book
 from tests.support.server_fixtures import start_live_server
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine, SyncOutcome
 from veracity_connector.settings import Settings
 from veracity_connector.state import ConnectorState, GatewayState
 from veracity_connector.status_file import STATUS_FILE_NAME
-
-SMALL_BOOK = [{
-    "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
-    "positions": [{"conid": 9001, "ticker": "ACME", "market_price": 10.5, "quantity": 3},
-                  {"conid": 9002, "ticker": "BOLT", "market_price": 20, "quantity": -4}],
-    "orders": [{"conid": 9001, "order_type": "Stop", "aux_price": "9.5", "quantity": 3},
-               {"conid": 9002, "order_type": "Limit", "price": "19", "quantity": 4,
-                "side": "BUY"}],
-}]
 
 
 @pytest.fixture

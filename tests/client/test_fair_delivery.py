@@ -9,7 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.client.test_engine import SMALL_BOOK, new_user
+from tests.client.engine_kit import SMALL_BOOK, new_user
 from tests.support.server_fixtures import snapshot_body, start_live_server
 from tests.support.waiting import wait_until
 from veracity_connector.credentials import FileStore

@@ -143,9 +143,9 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
         desktop.screenshot("status-window")
 
         # 5. Quit: the app ends by itself, without a crash.
-        menu = desktop.open_tray_menu(icon)
-        desktop.click_menu_item(menu, windows_menu_rows(paired=True), QUIT)
-        exit_code = desktop.wait(timeout_s=120)
+        desktop.choose_from_tray_menu(icon, windows_menu_rows(paired=True), QUIT,
+                                      lambda: not desktop.running(), timeout_s=90)
+        exit_code = desktop.wait(timeout_s=60)
         output = desktop.output
     log = (windows_connector.home / "logs" / "connector.log").read_text(errors="replace")
     for sign in CRASH_SIGNS:
