@@ -1,18 +1,23 @@
-"""What the engine tests share: a clock the test moves, a book on the simulator, an engine that
-talks to the simulator and a live Veracity server, with its key in a file (no keyring)."""
+"""What the engine tests share: a clock the test moves (the simulator's `ManualClock`), a book
+on the simulator, an engine that talks to the simulator and a live Veracity server, with its key
+in a file (no keyring)."""
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from typing import Any
 
+# The simulator's clock that moves only when told to: the engine schedules on its `now`.
+from ibkr_gateway_sim.session import ManualClock
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine
 from veracity_connector.settings import Folders, Settings
 
 EMAIL_NUMBERS = itertools.count()
+# Where the engine tests' clock starts: far from zero, like a machine's monotonic clock after
+# days of uptime, so no "never happened" zero can pass for a recent moment.
+CLOCK_START = 1_700_000_000.0
 # Two positions and two working orders (a stop and a limit) in one account.
 SMALL_BOOK = [{
     "account_id": "U1", "base_currency": "USD", "cash": {"USD": 1000},
@@ -22,19 +27,6 @@ SMALL_BOOK = [{
                {"conid": 9002, "order_type": "Limit", "price": "19", "quantity": 4,
                 "side": "BUY"}],
 }]
-
-
-class ManualClock:
-    """A clock (seconds) that moves only when the test says so."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def serve_book(simulator: Any, accounts: list[dict[str, Any]]) -> Any:
@@ -47,12 +39,13 @@ def serve_book(simulator: Any, accounts: list[dict[str, Any]]) -> Any:
 
 
 def make_engine(simulator: Any, server: Any, folders: Folders,
-                clock: Callable[[], float] = time.monotonic, **settings: Any) -> Engine:
-    """An engine on the simulator and `server`; `settings` override Settings' fields."""
+                clock: ManualClock | None = None, **settings: Any) -> Engine:
+    """An engine on the simulator and `server`, scheduling on `clock` (the real monotonic
+    clock without one); `settings` override Settings' fields."""
     configured = Settings(veracity_url=server.base_url, gateway_url=simulator.base_url,
                           key_store="file", rate_limit_backoff_s=1, **settings)
     return Engine(configured, folders, credentials=FileStore(folders.data_dir / "connector-key"),
-                  clock=clock)
+                  clock=clock.now if clock is not None else time.monotonic)
 
 
 def new_user(server: Any, prefix: str = "engine") -> str:

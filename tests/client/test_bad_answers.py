@@ -13,7 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.client.engine_kit import SMALL_BOOK, ManualClock, make_engine, new_user, serve_book
+from tests.client.engine_kit import (
+    CLOCK_START,
+    SMALL_BOOK,
+    ManualClock,
+    make_engine,
+    new_user,
+    serve_book,
+)
 from tests.client.test_veracity_api import heartbeat_body, snapshot_body
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import SyncOutcome
@@ -164,7 +171,7 @@ def small_book(simulator):
 @pytest.fixture
 def paired_engine(small_book, server, folders) -> Iterator:
     """An engine paired with the live server, then pointed at `BadServer`s by the test."""
-    engine = make_engine(small_book, server, folders, ManualClock())
+    engine = make_engine(small_book, server, folders, ManualClock(CLOCK_START))
     assert engine.pair(server.issue_token(new_user(server))).ok
     yield engine
     engine.stop()
@@ -176,7 +183,7 @@ def test_the_engine_keeps_key_and_outbox_and_shows_what_answered(small_book, fol
     store = FileStore(folders.data_dir / "connector-key")
     store.set(KEY)
     with BadServer(answer) as bad:
-        engine = make_engine(small_book, bad, folders, ManualClock())
+        engine = make_engine(small_book, bad, folders, ManualClock(CLOCK_START))
         engine.veracity.retries = 0
         result = engine.run_once()
         engine.stop()

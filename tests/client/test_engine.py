@@ -9,7 +9,14 @@ import sqlite3
 import pytest
 import requests
 
-from tests.client.engine_kit import SMALL_BOOK, ManualClock, make_engine, new_user, serve_book
+from tests.client.engine_kit import (
+    CLOCK_START,
+    SMALL_BOOK,
+    ManualClock,
+    make_engine,
+    new_user,
+    serve_book,
+)
 from tests.support.server_fixtures import start_live_server
 from veracity_connector.credentials import FileStore
 from veracity_connector.engine import Engine, SyncOutcome
@@ -29,7 +36,7 @@ def connectors(server, email):
 
 
 def test_unpaired_engine_needs_a_token_and_sends_nothing(small_book, server, folders):
-    engine = make_engine(small_book, server, folders, ManualClock())
+    engine = make_engine(small_book, server, folders, ManualClock(CLOCK_START))
     engine.step()
     assert engine.status.state is ConnectorState.NEEDS_TOKEN
     assert engine.status.gateway_state is GatewayState.OK  # the gateway is watched anyway
@@ -38,7 +45,7 @@ def test_unpaired_engine_needs_a_token_and_sends_nothing(small_book, server, fol
 
 
 def test_malformed_and_used_tokens_are_explained(small_book, server, folders):
-    engine = make_engine(small_book, server, folders, ManualClock())
+    engine = make_engine(small_book, server, folders, ManualClock(CLOCK_START))
     assert engine.pair("hello").code == "malformed_token"
     email = new_user(server)
     token = server.issue_token(email)
@@ -51,7 +58,7 @@ def test_malformed_and_used_tokens_are_explained(small_book, server, folders):
 
 
 def test_pairing_then_syncing_with_change_detection(small_book, server, folders):
-    clock = ManualClock()
+    clock = ManualClock(CLOCK_START)
     engine = make_engine(small_book, server, folders, clock, full_snapshot_interval_s=1000)
     email = new_user(server)
     assert engine.pair(server.issue_token(email)).ok
@@ -88,7 +95,7 @@ def test_pairing_then_syncing_with_change_detection(small_book, server, folders)
 def test_server_schedule_is_followed(small_book, tmp_path, folders):
     env = {"VERACITY_HEARTBEAT_INTERVAL_S": "7", "VERACITY_SNAPSHOT_INTERVAL_S": "11"}
     with start_live_server(tmp_path / "s", env=env) as custom:
-        clock = ManualClock()
+        clock = ManualClock(CLOCK_START)
         engine = make_engine(small_book, custom, folders, clock)
         email = new_user(custom)
         # Paired by another process (`ibkr-connector pair`): the engine learns the intervals
@@ -104,7 +111,7 @@ def test_server_schedule_is_followed(small_book, tmp_path, folders):
 
 
 def test_revoked_key_is_deleted_and_nothing_more_is_sent(small_book, server, folders):
-    clock = ManualClock()
+    clock = ManualClock(CLOCK_START)
     engine = make_engine(small_book, server, folders, clock)
     email = new_user(server)
     assert engine.pair(server.issue_token(email)).ok
@@ -136,7 +143,7 @@ def test_revoked_key_is_deleted_and_nothing_more_is_sent(small_book, server, fol
 ])
 def test_gateway_trouble_reaches_the_heartbeat(small_book, server, folders, fault,
                                                gateway_state, connector_state):
-    clock = ManualClock()
+    clock = ManualClock(CLOCK_START)
     engine = make_engine(small_book, server, folders, clock)
     email = new_user(server)
     assert engine.pair(server.issue_token(email)).ok
@@ -168,7 +175,7 @@ def test_gateway_trouble_reaches_the_heartbeat(small_book, server, folders, faul
 
 def test_snapshots_taken_while_veracity_is_down_arrive_later_in_order(small_book, tmp_path,
                                                                        folders):
-    clock = ManualClock()
+    clock = ManualClock(CLOCK_START)
     with start_live_server(tmp_path / "down") as live:
         engine = make_engine(small_book, live, folders, clock)
         email = new_user(live)
@@ -270,7 +277,7 @@ def test_an_ongoing_unexpected_error_does_not_flip_back_to_another_state(folders
 
 def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
         small_book, server, folders, monkeypatch, caplog):
-    engine = make_engine(small_book, server, folders, ManualClock())
+    engine = make_engine(small_book, server, folders, ManualClock(CLOCK_START))
     assert engine.pair(server.issue_token(new_user(server))).ok
 
     gateway_value = "U7654321"  # as data arrives: not in any source line of a traceback
@@ -289,7 +296,7 @@ def test_gateway_data_the_connector_cannot_read_is_a_gateway_error_not_a_crash(
 
 def test_a_new_pairing_with_another_account_asks_before_dropping_snapshots(small_book, server,
                                                                           folders):
-    engine = make_engine(small_book, server, folders, ManualClock())
+    engine = make_engine(small_book, server, folders, ManualClock(CLOCK_START))
     assert engine.pair(server.issue_token(new_user(server))).ok
     engine.outbox.put("0b8f5b1e-0000-4000-8000-000000000001", "2026-11-24T20:00:00+00:00", "{}")
     token = server.issue_token(new_user(server))  # another Veracity account

@@ -122,7 +122,7 @@ def test_flex_backfills_a_year_then_fills_the_gap_after_days_off(plain_simulator
     assert send_requests(control) == 1  # a year in one statement
     first = stored(server, folders)
     assert set(first) == {"U8001", "U8002"}
-    backfill_last = latest_published_day(clock())
+    backfill_last = latest_published_day(clock.now())
     for points, first_day, last_day in first.values():
         assert points > 200  # business days of a year
         assert last_day <= backfill_last.isoformat()
@@ -142,7 +142,7 @@ def test_flex_backfills_a_year_then_fills_the_gap_after_days_off(plain_simulator
     settle(engine, clock)
     assert send_requests(control) == 2
     gap = stored(server, folders)
-    newest = latest_published_day(clock())
+    newest = latest_published_day(clock.now())
     for account, (points, _first_day, last_day) in gap.items():
         assert points > first[account][0]  # the missing business days were added
         assert last_day > first[account][2]

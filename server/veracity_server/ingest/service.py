@@ -32,7 +32,7 @@ from veracity_server.errors import (
     InvalidKey,
     InvalidRequest,
 )
-from veracity_server.ingest.store import ingest_sql
+from veracity_server.ingest.store import IngestSql, ingest_sql
 from veracity_server.models import Connector
 from veracity_server.pairing.keys import claim_candidate_key
 
@@ -204,11 +204,10 @@ def check_taken_at(snapshot: SnapshotRequest, now: datetime, max_future: timedel
             f"check the clock of the machine the connector runs on")
 
 
-def _document_parameters(snapshot: SnapshotRequest, body: bytes, now: datetime
-                         ) -> tuple[dict[str, Any], int]:
+def _document_parameters(sql: IngestSql, snapshot: SnapshotRequest, body: bytes,
+                         now: datetime) -> tuple[dict[str, Any], int]:
     """PostgreSQL: the named parameters a snapshot's document and value points are stored
     with (see ingest/store.py), and how many points."""
-    sql = ingest_sql("postgresql")
     # Level 1: nearly all of the size saving for a fraction of the CPU of the default level.
     stored = zlib.compress(body, 1)
     parameters: dict[str, Any] = {
@@ -243,7 +242,7 @@ def store_snapshot_by_key(database: Database, connection: Any, key_hash: str, ip
     `store_snapshot`) answers and records it.
     """
     sql = ingest_sql(database.engine.dialect.name)
-    parameters, point_rows = _document_parameters(snapshot, body, now)
+    parameters, point_rows = _document_parameters(sql, snapshot, body, now)
     parameters.update(key_hash=key_hash, ip=ip, storage_limit=storage_limit)
     with database.one_statement(connection) as cursor:
         cursor.execute(sql.store_snapshot_by_key(point_rows), parameters)
@@ -262,7 +261,7 @@ def store_snapshot(database: Database, connection: Any, connector: ActiveConnect
     duplicate_error = database.engine.dialect.loaded_dbapi.IntegrityError
     try:
         if not sql.is_sqlite:
-            parameters, point_rows = _document_parameters(snapshot, body, now)
+            parameters, point_rows = _document_parameters(sql, snapshot, body, now)
             parameters.update(user_id=connector.user_id, connector_id=connector.connector_id)
             with database.one_statement(connection) as cursor:
                 cursor.execute(sql.store_snapshot(point_rows), parameters)
