@@ -53,6 +53,18 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_queue = (SqliteWriteQueue(self.engine.url.database, timeout_s)
                              if self.is_sqlite else None)
+        # PostgreSQL: the heartbeat and snapshot routes' own pool, whose connections stay in
+        # autocommit (see ingest_connection). Switching a shared connection into autocommit and
+        # back on every request cost a fifth of a heartbeat's database time (measured with
+        # benchmarks/ingest.py). SQLite, in-process, has no round trips to save.
+        self._ingest_engine = (self.engine if self.is_sqlite
+                               else make_engine(url, timeout_s, autocommit=True))
+
+    def dispose(self) -> None:
+        """Close every pooled connection (both pools on PostgreSQL)."""
+        self.engine.dispose()
+        if self._ingest_engine is not self.engine:
+            self._ingest_engine.dispose()
 
     @contextlib.contextmanager
     def raw_connection(self) -> Iterator[Any]:
@@ -67,23 +79,17 @@ class Database:
     def ingest_connection(self) -> Iterator[Any]:
         """A pooled DB-API connection for the heartbeat and snapshot routes.
 
-        On PostgreSQL it is in autocommit mode for the block: psycopg would otherwise send BEGIN
+        On PostgreSQL it comes from a pool in autocommit mode: psycopg would otherwise send BEGIN
         and COMMIT as round trips of their own around each single statement (a heartbeat is
         one statement, a snapshot one statement built to be atomic by itself, see
         ingest/store.py), so every statement run on it must stand alone. SQLite, in-process,
         has no round trips to save and keeps its transactions.
         """
-        with self.raw_connection() as connection:
-            if self.is_sqlite:
-                yield connection
-                return
-            driver = connection.dbapi_connection
-            driver.autocommit = True
-            try:
-                yield connection
-            finally:
-                if not driver.closed:
-                    driver.autocommit = False  # the pool hands it to ORM sessions next
+        connection = self._ingest_engine.raw_connection()
+        try:
+            yield connection
+        finally:
+            connection.close()  # back to its pool, rolled back if anything was left open
 
     @contextlib.contextmanager
     def write_transaction(self, connection: Any) -> Iterator[Any]:
@@ -227,11 +233,12 @@ class SqliteWriteQueue:
             self._thread_lock.release()
 
 
-def make_engine(url: str, timeout_s: float | None = None) -> Engine:
+def make_engine(url: str, timeout_s: float | None = None, autocommit: bool = False) -> Engine:
     """An engine for `url` with the per-database settings this app relies on.
 
     `timeout_s` bounds each statement and lock wait (the app passes its setting); None leaves
-    statements unbounded (migrations) and SQLite's busy wait at its default.
+    statements unbounded (migrations) and SQLite's busy wait at its default. `autocommit`
+    (PostgreSQL): its connections run each statement as its own transaction.
     """
     if url.startswith("sqlite"):
         database_path = make_url(url).database
@@ -252,7 +259,8 @@ def make_engine(url: str, timeout_s: float | None = None) -> Engine:
         connect_args["options"] = f"-c statement_timeout={round(timeout_s * 1000)}"
     engine = create_engine(url, pool_size=5, max_overflow=5,
                            pool_timeout=timeout_s if timeout_s is not None else 30,
-                           connect_args=connect_args)
+                           connect_args=connect_args,
+                           isolation_level="AUTOCOMMIT" if autocommit else None)
     event.listen(engine, "checkout", _refuse_a_closed_connection)
     return engine
 

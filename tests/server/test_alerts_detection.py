@@ -257,7 +257,7 @@ def test_alerts_worker_once_runs_one_pass_and_exits(sqlite_database_url: str,
             set_connector(app, world.connector_id,
                           last_seen_at=datetime.now(UTC) - timedelta(hours=1))
         finally:
-            database(app).engine.dispose()
+            database(app).dispose()
         env = {**os.environ, **{key: str(value) for key, value in settings.items()
                                 if key.isupper() and value is not None}}
         result = subprocess.run([sys.executable, "-m", "veracity_server.cli", "alerts-worker",

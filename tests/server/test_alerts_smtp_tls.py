@@ -88,7 +88,7 @@ def make_due(settings: dict[str, Any]) -> None:
             connection.execute(update(AlertDelivery).values(
                 next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
     finally:
-        database(app).engine.dispose()
+        database(app).dispose()
 
 
 def test_starttls_login_and_a_password_file(sqlite_database_url: str, tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_starttls_login_and_a_password_file(sqlite_database_url: str, tmp_path: 
             set_connector(app, world.connector_id,
                           last_seen_at=datetime.now(UTC) - timedelta(hours=1))
         finally:
-            database(app).engine.dispose()
+            database(app).dispose()
 
         untrusted = run_once(settings, None)
         assert untrusted.returncode == 0, untrusted.stderr

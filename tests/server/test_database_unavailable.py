@@ -53,7 +53,7 @@ def build_app(tmp_path: Path) -> Iterator[Any]:
 
     yield build
     for app in apps:
-        database(app).engine.dispose()
+        database(app).dispose()
 
 
 def _paired(app: Flask) -> tuple[FlaskClient, str]:

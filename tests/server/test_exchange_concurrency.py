@@ -56,4 +56,4 @@ def test_sixty_concurrent_exchanges_of_one_token_issue_exactly_one_key(
             with database.sessions() as session:
                 assert session.scalar(select(func.count()).select_from(Connector)) == 1
         finally:
-            database.engine.dispose()
+            database.dispose()

@@ -91,4 +91,4 @@ def test_every_answer_of_concurrent_repeats_works_until_one_is_used(
                 assert {body["error"]["code"] for _, body in late} == {"token_used"}
                 assert _beat(server, keys[used]) == 200
         finally:
-            database.engine.dispose()
+            database.dispose()

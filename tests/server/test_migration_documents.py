@@ -123,7 +123,7 @@ def test_upgrade_carries_every_snapshot_over_and_downgrade_brings_them_back(
     assert portfolio["net_liquidation_by_currency"] == {"USD": "1001.0000000001"}
     from veracity_server.db import database
 
-    database(app).engine.dispose()
+    database(app).dispose()
 
     upgrade_database_down(url, BEFORE)
     engine = create_engine(url)

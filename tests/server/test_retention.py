@@ -229,4 +229,4 @@ def test_retention_beside_concurrent_ingest_loses_nothing_it_should_keep(
                                             force=True)
             assert again is not None and again.deleted_documents == 0
         finally:
-            db.engine.dispose()
+            db.dispose()

@@ -88,7 +88,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(tmp_path: Path
                 # The fuzzer got past validation: generated snapshots were stored too.
                 assert session.scalar(select(func.count()).select_from(SnapshotDocument)) > 1
         finally:
-            stored.engine.dispose()
+            stored.dispose()
 
         _run_schemathesis(server, credentials, ["--include-path", REVOKE_PATH],
                           tmp_path / "schemathesis-revoke.txt")

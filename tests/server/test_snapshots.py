@@ -186,7 +186,7 @@ def test_two_copies_racing_are_stored_once(database_url: str, tmp_path: Path) ->
                 assert session.scalar(select(func.count()).select_from(SnapshotDocument)) == 1
                 assert session.scalar(select(func.count()).select_from(ValuePoint)) == 1
         finally:
-            db.engine.dispose()
+            db.dispose()
 
 
 def test_a_refusal_names_the_field_not_the_ibkr_account(world: World) -> None:

@@ -49,7 +49,7 @@ def test_the_write_queue_checkpoints_so_the_wal_stops_growing(
     _write_rows(sqlite_database, 100)
     # Each checkpoint copied the WAL back, so later commits reuse the file from its start.
     assert _wal_size(path) == after_first_rounds
-    sqlite_database.engine.dispose()
+    sqlite_database.dispose()
 
 
 def test_without_the_queue_checkpoints_the_same_writes_grow_the_wal(
@@ -61,7 +61,7 @@ def test_without_the_queue_checkpoints_the_same_writes_grow_the_wal(
     after_first_rounds = _wal_size(path)
     _write_rows(sqlite_database, 100)
     assert _wal_size(path) > 3 * after_first_rounds
-    sqlite_database.engine.dispose()
+    sqlite_database.dispose()
 
 
 def test_a_failed_checkpoint_does_not_fail_the_write(
@@ -79,4 +79,4 @@ def test_a_failed_checkpoint_does_not_fail_the_write(
         queue.checkpoint_when_due(connection)  # the same refusal, swallowed
         cursor.close()
         connection.rollback()
-    sqlite_database.engine.dispose()
+    sqlite_database.dispose()

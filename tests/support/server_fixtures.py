@@ -150,7 +150,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
 
     yield build
     for built in apps:
-        database(built).engine.dispose()
+        database(built).dispose()
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ class LiveServer:
         try:
             return create_user(app, email, password)
         finally:
-            database(app).engine.dispose()
+            database(app).dispose()
 
     def issue_token(self, email: str, ttl_s: int | None = None) -> str:
         """A fresh pairing token for `email` (as `veracity-server issue-token` makes)."""
@@ -303,7 +303,7 @@ class LiveServer:
         try:
             return issue_token(app, email, ttl_s)
         finally:
-            database(app).engine.dispose()
+            database(app).dispose()
 
     def login(self, email: str, password: str = DEFAULT_PASSWORD) -> requests.Session:
         """A requests.Session logged in as `email`, X-CSRF-Token header set."""

@@ -211,4 +211,4 @@ def test_pasting_another_accounts_token_asks_before_dropping_the_kept_snapshots(
                              headers={"Authorization": f"Bearer {key_b}"})
         assert beat.status_code == 200
     finally:
-        database.engine.dispose()
+        database.dispose()

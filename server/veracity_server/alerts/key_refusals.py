@@ -22,10 +22,10 @@ from veracity_server.columns import utc_now
 from veracity_server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from veracity_server.db import Database, database
 from veracity_server.models import Connector, ConnectorKeyCandidate
+from veracity_server.sessions import CONNECTOR_API_PREFIX
 
 log = logging.getLogger(__name__)
 
-CONNECTOR_API_PREFIX = "/api/v1/connector/"
 NOTE_EVERY = timedelta(seconds=30)
 MAX_KEY_LENGTH = 200
 

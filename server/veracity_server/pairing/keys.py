@@ -26,21 +26,26 @@ def claim_candidate_key(database: Database, connection: Any, key_hash: str) -> b
 
     True when the key is now its connector's key (made so here or by a concurrent request with
     the same key); False for a key that is no candidate, lost to another candidate used first,
-    or whose connector was revoked. Costs one indexed read for an unknown key.
+    or whose connector was revoked. Costs one read (two index lookups) for an unknown key.
     """
     mark = "?" if database.is_sqlite else "%s"
     cursor = connection.cursor()
     try:
+        # The key may have become its connector's key since the caller looked: a concurrent
+        # first request with it (a heartbeat beside a snapshot) claimed it and deleted the
+        # candidates. Read both in one statement, so that request's win is seen here.
         cursor.execute(
-            f"SELECT connector_id FROM connector_key_candidates WHERE key_hash = {mark}",  # noqa: S608
-            (key_hash,))
-        row = cursor.fetchone()
+            f"SELECT (SELECT connector_id FROM connector_key_candidates WHERE key_hash = {mark}), "  # noqa: S608
+            f"EXISTS (SELECT 1 FROM connectors WHERE key_hash = {mark} AND revoked_at IS NULL)",
+            (key_hash, key_hash))
+        connector_id, already_claimed = cursor.fetchone()
     finally:
         cursor.close()
     connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
-    if row is None:
+    if already_claimed:
+        return True
+    if connector_id is None:
         return False
-    connector_id = row[0]
     with database.write_transaction(connection) as cursor:
         cursor.execute(
             f"UPDATE connectors SET key_hash = {mark} "  # noqa: S608
