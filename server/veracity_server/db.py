@@ -91,6 +91,12 @@ class Database:
         finally:
             connection.close()  # back to its pool, rolled back if anything was left open
 
+    def end_read(self, connection: Any) -> None:
+        """End the transaction a read opened on `connection`, if the driver opened one: an
+        ingest connection to PostgreSQL (autocommit) has none, and skips the call."""
+        if self.is_sqlite or not connection.dbapi_connection.autocommit:
+            connection.rollback()
+
     @contextlib.contextmanager
     def write_transaction(self, connection: Any) -> Iterator[Any]:
         """A cursor of `connection` in a write transaction, committed at the end of the block.
@@ -260,7 +266,9 @@ def make_engine(url: str, timeout_s: float | None = None, autocommit: bool = Fal
     engine = create_engine(url, pool_size=5, max_overflow=5,
                            pool_timeout=timeout_s if timeout_s is not None else 30,
                            connect_args=connect_args,
-                           isolation_level="AUTOCOMMIT" if autocommit else None)
+                           isolation_level="AUTOCOMMIT" if autocommit else None,
+                           # Autocommit leaves no transaction open to roll back on return.
+                           pool_reset_on_return=None if autocommit else "rollback")
     event.listen(engine, "checkout", _refuse_a_closed_connection)
     return engine
 

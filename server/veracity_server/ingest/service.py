@@ -186,7 +186,7 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
         found = cursor.fetchone() is not None
     finally:
         cursor.close()
-    connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
+    database.end_read(connection)
     if not found:
         # A connector's first request holds a candidate key (veracity_server/pairing/keys.py):
         # once it is the connector's key, the heartbeat is recorded with it.
@@ -312,7 +312,7 @@ def _already_stored(database: Database, connection: Any, user_id: int,
         found = cursor.fetchone() is not None
     finally:
         cursor.close()
-    connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
+    database.end_read(connection)
     return found
 
 

@@ -41,7 +41,7 @@ def claim_candidate_key(database: Database, connection: Any, key_hash: str) -> b
         connector_id, already_claimed = cursor.fetchone()
     finally:
         cursor.close()
-    connection.rollback()  # end the read (PostgreSQL opened a transaction for it)
+    database.end_read(connection)
     if already_claimed:
         return True
     if connector_id is None:
