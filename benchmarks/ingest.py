@@ -11,16 +11,18 @@ routes in turn with `wrk` (Debian: `apt-get install wrk`): GET /healthz (baselin
 POST snapshots with 50 positions and 10 stop orders (a new snapshot_id per request, so every one
 is really stored). The routes take turns for several rounds, so a change in the machine's load
 hits all three alike. Prints requests/s and p50/p99 latency per route (medians over the rounds)
-and the ratios to the baseline, plus gunicorn's own CPU time per request (psutil), which other
-processes on a shared machine disturb far less. The load generator shares the machine's cores
-with the server, so compare ratios measured in the same run, not absolute rates. Targets:
+and the ratios to the baseline (each round's rate over the same round's baseline, the median of
+those: the machine's speed drifts between rounds on a shared host, less within one), plus
+gunicorn's own CPU time per request (psutil), which other processes on a shared machine disturb
+far less. The load generator shares the machine's cores with the server, so compare ratios
+measured in the same run, not absolute rates. Targets:
 heartbeats >= 70 % and snapshots >= 35 % of the baseline rate, on each database. The per-connector
 rate limits are raised for the run (they are still counted on every request). The last line
 gives the lower ratio of the two databases:
 
     ingest: heartbeat_ratio=0.NN snapshot_ratio=0.NN db=sqlite,postgresql
 
-`--quick` (2 rounds of 2 s per route) takes about a minute.
+`--quick` (3 rounds of 2 s per route) takes about a minute.
 """
 
 from __future__ import annotations
@@ -168,8 +170,9 @@ UNTHROTTLED = {"VERACITY_LIMIT_SNAPSHOTS_PER_MINUTE": "100000000",
 
 
 def measure(database_url: str | None, arguments: argparse.Namespace,
-            work_dir: Path) -> tuple[list[Result], int]:
-    """Every route's combined figures on one database, and the snapshot body's size."""
+            work_dir: Path) -> tuple[list[list[Result]], int]:
+    """Every round's figures of every route (baseline first) on one database, and the snapshot
+    body's size."""
     with start_live_server(work_dir, database_url=database_url, workers=arguments.workers,
                            env=UNTHROTTLED) as server:
         server.create_user("bench@example.com")
@@ -192,32 +195,35 @@ def measure(database_url: str | None, arguments: argparse.Namespace,
         ]
         rounds = [[run_wrk(*route, **common) for route in routes]
                   for _ in range(arguments.rounds)]
-    results = [combine([round_results[index] for round_results in rounds])
-               for index in range(len(routes))]
-    return results, len(snapshot)
+    return rounds, len(snapshot)
 
 
-def print_table(title: str, results: list[Result]) -> tuple[float, float, bool]:
+def print_table(title: str, rounds: list[list[Result]]) -> tuple[float, float, bool]:
     """The figures of one database; returns (heartbeat ratio, snapshot ratio, no errors)."""
+    results = [combine([round_results[index] for round_results in rounds])
+               for index in range(len(rounds[0]))]
+    # Each round's rate over the same round's baseline, then the median over the rounds.
+    ratios = [statistics.median(round_results[index].requests_per_s
+                                / round_results[0].requests_per_s for round_results in rounds)
+              for index in range(len(results))]
     print(title)
     print(f"{'route':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of baseline':>12} "
           f"{'errors':>7} {'server CPU ms/req':>18} {'CPU of baseline':>16} {'wrk CPU ms/req':>15}")
-    baseline = results[0].requests_per_s
-    for result in results:
+    for result, ratio in zip(results, ratios, strict=True):
         print(f"{result.name:<10} {result.requests_per_s:>9.1f} {result.p50_ms:>8.2f} "
-              f"{result.p99_ms:>8.2f} {result.requests_per_s / baseline:>11.0%} "
+              f"{result.p99_ms:>8.2f} {ratio:>11.0%} "
               f"{result.non_2xx + result.socket_errors:>7} {result.server_cpu_ms:>18.2f} "
               f"{results[0].server_cpu_ms / result.server_cpu_ms:>15.0%} "
               f"{result.wrk_cpu_ms:>15.2f}")
     clean = all(result.non_2xx + result.socket_errors == 0 for result in results)
-    return (results[1].requests_per_s / baseline, results[2].requests_per_s / baseline, clean)
+    return ratios[1], ratios[2], clean
 
 
 def main() -> int:
     """Run the benchmark on each database and print the tables and the summary line."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s per route")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 2 s per route")
     parser.add_argument("--seconds", type=int, default=4, help="per route and round (4)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
@@ -228,7 +234,7 @@ def main() -> int:
                         help="a PostgreSQL database to use instead of starting one")
     arguments = parser.parse_args()
     if arguments.quick:
-        arguments.seconds, arguments.rounds = 2, 2
+        arguments.seconds, arguments.rounds = 2, 3
     if shutil.which("wrk") is None:
         print("error: wrk is not installed; install it with: apt-get install wrk", file=sys.stderr)
         return 2
@@ -249,12 +255,12 @@ def main() -> int:
                     url = cluster.create_database()
             elif name != "sqlite":
                 parser.error(f"unknown database {name!r}")
-            results, body_size = measure(url, arguments, work_dir)
+            rounds, body_size = measure(url, arguments, work_dir)
             title = (f"\n{name}: gunicorn (gunicorn.conf.py), {arguments.workers} workers; wrk "
                      f"1 thread, {arguments.connections} connections, {arguments.rounds} rounds "
                      f"x {arguments.seconds} s per route; snapshot body {body_size} bytes "
                      f"(50 positions, 10 stop orders)")
-            ratios[name] = print_table(title, results)
+            ratios[name] = print_table(title, rounds)
     load_after = os.getloadavg()
     print("(rate ratios are the targets; the CPU columns show the same comparison without the "
           "noise of other processes on the machine)")
