@@ -22,13 +22,15 @@ DEMO_DEB_PACKAGES :=
 # bcryptprimitives.dll that wine 8 lacks (scripts/wine/bcryptprimitives.c); Xvfb and xwininfo to
 # see whether a started gateway shows a console window.
 WINDOWS_DEB_PACKAGES := wine wine64 gcc-mingw-w64-x86-64-win32 xvfb x11-utils
+# The issue-20 benchmarks: wrk drives gunicorn, PostgreSQL runs beside SQLite.
+BENCH_DEB_PACKAGES := wrk postgresql
 
 # Most tests wait on real processes and IBKR's pacing rather than the CPU, so three workers
 # finish the suite in about half the serial time even on a 2-core machine.
 PYTEST_ARGS ?= -n 3 --durations=20
 
 .PHONY: help venv python-prerequisites system-packages windows-packages test test-windows lint \
-	typecheck demo clean
+	typecheck demo bench clean
 
 help:
 	@echo "make demo   - run server + gateway simulator + paired connector, print where to look"
@@ -36,6 +38,7 @@ help:
 	@echo "make test-windows - the Windows connector under wine (cached prefix, tests/windows)"
 	@echo "make lint   - ruff"
 	@echo "make typecheck - mypy on the product packages (make test runs both first)"
+	@echo "make bench  - the ingest and history benchmarks, quick runs (quiet machine please)"
 
 # Debian's own python3 comes without venv/ensurepip and without tkinter (the tray's dialogs).
 python-prerequisites:
@@ -80,6 +83,12 @@ demo:
 	@scripts/ensure-debian-packages $(DEMO_DEB_PACKAGES)
 	@$(MAKE) --no-print-directory venv
 	$(PY) scripts/demo.py
+
+# Figures, not tests: run on a machine with nothing else busy (docs/server.md, docs/capacity.md).
+bench: venv
+	@scripts/ensure-debian-packages $(BENCH_DEB_PACKAGES)
+	$(PY) benchmarks/ingest.py --quick
+	$(PY) benchmarks/history.py --quick
 
 clean:
 	rm -rf $(VENV) .demo test-artefacts .pytest_cache .ruff_cache .mypy_cache
