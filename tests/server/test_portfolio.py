@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.server.helpers import build_world
 from tests.support.server_fixtures import create_user, issue_token, login, pair, snapshot_body
+from veracity_server.profile import portfolio as portfolio_module
 
 PORTFOLIO = "/api/v1/profile/ibkr/portfolio"
 
@@ -89,3 +90,35 @@ def test_users_only_see_their_own_portfolio(app, client) -> None:
     login(other, "other@example.com")
     pair(other, issue_token(app, "other@example.com"))
     assert other.get(PORTFOLIO).get_json()["accounts"] == []
+
+
+def _series_after(app, client, monkeypatch, snapshots: int, limit: int) -> list[dict]:
+    """The 1D value series of one account after `snapshots` a minute apart (the newest now),
+    with at most `limit` points drawn per account."""
+    monkeypatch.setattr(portfolio_module, "MAX_HISTORY_POINTS_PER_ACCOUNT", limit)
+    world = build_world(app, client)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for minutes_ago in range(snapshots):
+        response = client.post("/api/v1/connector/snapshots", headers=world.key_headers(),
+                               json=snapshot_body(accounts=1, positions=1,
+                                                  taken_at=now - timedelta(minutes=minutes_ago),
+                                                  net_liquidation=f"{minutes_ago}.00"))
+        assert response.status_code == 201, response.get_json()
+    series = client.get(PORTFOLIO + "?range=1D").get_json()["value_history"]
+    assert len(series) == 1
+    return series[0]["points"]
+
+
+def test_a_range_within_the_limit_draws_every_point(app, client, monkeypatch) -> None:
+    points = _series_after(app, client, monkeypatch, snapshots=5, limit=5)
+    assert [point["net_liquidation"] for point in points] == ["4.00", "3.00", "2.00", "1.00",
+                                                              "0.00"]
+
+
+def test_a_range_past_the_limit_is_thinned_evenly_keeping_the_newest(
+        app, client, monkeypatch) -> None:
+    # 12 points, at most 5: every third from the newest, oldest first.
+    points = _series_after(app, client, monkeypatch, snapshots=12, limit=5)
+    assert [point["net_liquidation"] for point in points] == ["9.00", "6.00", "3.00", "0.00"]
+    moments = [point["taken_at"] for point in points]
+    assert moments == sorted(moments)
