@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.server_fixtures import LiveServer, start_live_server
 from tests.support.system import require_executable
@@ -28,6 +29,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # Playwright waits (expect/wait_for) give up after this; a connector's first sync includes IBKR's
 # 5-second pacing of /portfolio/accounts and the orders "pre-flight", so be generous.
 SLOW_EXPECT_MS = 60_000
+# Every other wait: Playwright's 5 s default was too short once in a loaded CI run (3 test
+# workers and the wine suite on 2 cores), for a revoke's round trip and re-render.
+expect.set_options(timeout=15_000)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from playwright.sync_api import expect
 
 from tests.support.processes import running_process
 
@@ -30,6 +31,17 @@ def sign_in(page: Any, base_url: str, email: str, password: str = PASSWORD) -> N
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/profile/ibkr")
+    wait_until_settled(page)
+
+
+def wait_until_settled(page: Any) -> None:
+    """Wait for the page's download lookup to finish (`aria-busy` off on its card).
+
+    Its answer replaces the card's one-line "Looking up…" with a taller notice or the release's
+    facts, moving everything below it: a click aimed at the Generate button while that lands
+    hits where the button was (a lost click in a loaded CI run).
+    """
+    expect(page.locator("#download-card")).to_have_attribute("aria-busy", "false")
 
 
 @dataclass

@@ -10,7 +10,13 @@ from typing import Any
 import requests
 from playwright.sync_api import expect
 
-from tests.pages.helpers import PASSWORD, post_heartbeat, seed_portfolio, sign_in
+from tests.pages.helpers import (
+    PASSWORD,
+    post_heartbeat,
+    seed_portfolio,
+    sign_in,
+    wait_until_settled,
+)
 
 
 def test_no_release_configured_shows_a_plain_message(start_server, open_page, screenshot):
@@ -93,6 +99,7 @@ def test_keyboard_alone_signs_in_pairs_and_revokes(start_server, open_page, scre
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/profile/ibkr")
+    wait_until_settled(page)
 
     focus_by_tab(page, "#generate-token")
     page.keyboard.press("Enter")
