@@ -123,12 +123,24 @@ class DialogDriver:
         """Until the widget is mapped on the screen."""
         self.wait_until(lambda: widget.winfo_viewable(), f"{widget} to become visible", timeout_s)
 
-    def _centre(self, widget: Any) -> tuple[int, int]:
-        self.wait_visible(widget)
-        x, y, width, height = self.on_tk(lambda: (
-            widget.winfo_rootx(), widget.winfo_rooty(),
-            widget.winfo_width(), widget.winfo_height()))
-        return x + width // 2, y + height // 2
+    def _centre(self, widget: Any, timeout_s: float = 20.0) -> tuple[int, int]:
+        """The widget's centre on the screen, once the widget itself is what is there.
+
+        A dialog that was just shown may still be placed or laid out (more so on a loaded
+        machine): a click aimed at where the widget was read to be would land elsewhere (a
+        lost "Drop them and pair" click in a CI run). So the centre counts only when Tk says
+        the widget is the one under it.
+        """
+        self.wait_visible(widget, timeout_s)
+
+        def settled() -> tuple[int, int] | None:
+            x = widget.winfo_rootx() + widget.winfo_width() // 2
+            y = widget.winfo_rooty() + widget.winfo_height() // 2
+            under = widget.winfo_containing(x, y)
+            return (x, y) if under is not None and str(under) == str(widget) else None
+
+        return wait_until(lambda: self.on_tk(settled), timeout_s,
+                          f"{widget} to be under its own centre", interval_s=0.05)
 
     def click(self, widget: Any) -> None:
         """A left click in the middle of the widget."""
