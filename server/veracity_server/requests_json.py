@@ -15,7 +15,12 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from veracity_server.errors import InvalidJson, InvalidRequest
-from veracity_server.raw_body_checks import may_repeat_a_key, refuse_repeated_keys, unique_keys
+from veracity_server.raw_body_checks import (
+    fields_given,
+    may_repeat_a_key,
+    refuse_repeated_keys,
+    unique_keys,
+)
 
 ModelType = TypeVar("ModelType", bound=BaseModel)
 # A JSON number with a fraction or an exponent ends with a digit right before a comma, a closing
@@ -63,8 +68,9 @@ def read_json_body(allow_empty: bool = False) -> Any:
     return data
 
 
-def _refuse_repeated_keys(raw: bytes) -> None:
-    """Two equal keys in one object are refused here too (pydantic's reader keeps the last)."""
+def check_repeated_keys(raw: bytes) -> None:
+    """InvalidJson when an object in `raw` has a key twice (pydantic's and msgspec's readers
+    keep the last)."""
     try:
         refuse_repeated_keys(raw)
     except RecursionError:
@@ -127,23 +133,37 @@ def parse_body(model: type[ModelType], allow_empty: bool = False) -> ModelType:
         raise InvalidRequest(validation_message(error)) from None
 
 
+def validates_from_bytes(raw: bytes) -> bool:
+    """True when `raw` may be validated straight from its bytes and stored as sent.
+
+    Not so for an empty body, one with fractional JSON numbers (allowed, but read through a
+    float by pydantic's JSON reader), a NaN, or an escape that needs the unstorable-text checks:
+    those go the exact way of `parse_body`.
+    """
+    # One search for a backslash spares the three escape searches on nearly every body.
+    escapes = b"\\" in raw
+    return bool(raw.strip()) and not _has_fractional_number(raw) and not (escapes and (
+        b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw)) and b"NaN" not in raw and (
+        b"Infinity" not in raw)
+
+
+def check_json_mimetype() -> None:
+    """InvalidJson when the request says its body is something other than JSON."""
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
+
+
 def parse_body_bytes(model: type[ModelType]) -> tuple[ModelType, bytes]:
     """The request body validated against `model`, and the bytes to store for it.
 
     Validated once, straight from the bytes (no dict in between), and those same bytes are
-    stored. A body with fractional JSON numbers (allowed, but parsed through a float by
-    pydantic's JSON reader), a NaN, or an escape that needs the unstorable-text checks goes the
-    exact way of `parse_body` instead, and is stored re-encoded with its decimals as strings.
+    stored, when `validates_from_bytes` allows; otherwise validated the exact way of
+    `parse_body` and stored re-encoded, with its decimals as strings.
     """
     raw = request.get_data(cache=True)
-    # One search for a backslash spares the three escape searches on nearly every body.
-    escapes = b"\\" in raw
-    if (raw.strip() and not _has_fractional_number(raw) and not (escapes and (
-            b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw)) and b"NaN" not in raw
-            and b"Infinity" not in raw):
-        mimetype = request.mimetype
-        if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-            raise InvalidJson("Send the body as JSON with Content-Type: application/json.")
+    if validates_from_bytes(raw):
+        check_json_mimetype()
         try:
             validated = model.model_validate_json(raw)
         except ValidationError as error:
@@ -153,8 +173,8 @@ def parse_body_bytes(model: type[ModelType]) -> tuple[ModelType, bytes]:
             if first["type"] == "model_type" and not first["loc"]:
                 raise InvalidRequest("body: the request body must be a JSON object") from None
             raise InvalidRequest(validation_message(error)) from None
-        if may_repeat_a_key(raw, validated):
-            _refuse_repeated_keys(raw)
+        if may_repeat_a_key(raw, fields_given(validated)):
+            check_repeated_keys(raw)
         return validated, raw
     body = parse_body(model)
     return body, body.model_dump_json(exclude_none=True).encode("utf-8")

@@ -27,8 +27,9 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from veracity_contract.connector import ConnectorLimits, SnapshotRequest
+from veracity_contract.connector import ConnectorLimits
 from veracity_server.errors import ApiError
+from veracity_server.ingest.snapshot_facts import SnapshotFacts
 from veracity_server.settings import Settings
 
 EXTENSION_KEY = "veracity_connector_quotas"
@@ -132,14 +133,14 @@ class Quotas:
                                 f"{self.limits.snapshot_bytes} bytes; this one has "
                                 f"{content_length}.")
 
-    def check_snapshot_shape(self, snapshot: SnapshotRequest) -> None:
+    def check_snapshot_shape(self, snapshot: SnapshotFacts) -> None:
         """413 for too many positions or stop orders."""
-        positions = sum(len(account.positions or ()) for account in snapshot.accounts)
+        positions = snapshot.positions
         if positions > self.limits.positions_per_snapshot:
             raise LimitExceeded(413, "positions_per_snapshot",
                                 f"Limit reached: at most {self.limits.positions_per_snapshot} "
                                 f"positions per snapshot; this one has {positions}.")
-        orders = sum(len(account.stop_orders or ()) for account in snapshot.accounts)
+        orders = snapshot.stop_orders
         if orders > self.limits.stop_orders_per_snapshot:
             raise LimitExceeded(413, "stop_orders_per_snapshot",
                                 f"Limit reached: at most "

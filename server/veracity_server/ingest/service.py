@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import update
 from werkzeug.exceptions import HTTPException
 
-from veracity_contract.connector import HeartbeatRequest, SnapshotRequest
+from veracity_contract.connector import HeartbeatRequest
 from veracity_server import audit
 from veracity_server.credentials import CONNECTOR_KEY_PREFIX, secret_hash
 from veracity_server.db import Database
@@ -32,6 +32,7 @@ from veracity_server.errors import (
     InvalidKey,
     InvalidRequest,
 )
+from veracity_server.ingest.snapshot_facts import SnapshotFacts
 from veracity_server.ingest.store import IngestSql, ingest_sql
 from veracity_server.models import Connector
 from veracity_server.pairing.keys import claim_candidate_key
@@ -195,7 +196,7 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
         record_heartbeat(database, connection, key_hash, heartbeat, now, ip)
 
 
-def check_taken_at(snapshot: SnapshotRequest, now: datetime, max_future: timedelta) -> None:
+def check_taken_at(snapshot: SnapshotFacts, now: datetime, max_future: timedelta) -> None:
     """Refuse a snapshot stamped in the future: it would stay "current" until real time caught
     up with a wrong clock (VERACITY_SNAPSHOT_MAX_FUTURE_S)."""
     if snapshot.taken_at > now + max_future:
@@ -204,7 +205,7 @@ def check_taken_at(snapshot: SnapshotRequest, now: datetime, max_future: timedel
             f"check the clock of the machine the connector runs on")
 
 
-def _document_parameters(sql: IngestSql, snapshot: SnapshotRequest, body: bytes,
+def _document_parameters(sql: IngestSql, snapshot: SnapshotFacts, body: bytes,
                          now: datetime) -> tuple[dict[str, Any], int]:
     """PostgreSQL: the named parameters a snapshot's document and value points are stored
     with (see ingest/store.py), and how many points."""
@@ -232,7 +233,7 @@ class StoredByKey:
 
 
 def store_snapshot_by_key(database: Database, connection: Any, key_hash: str, ip: str | None,
-                          storage_limit: int, snapshot: SnapshotRequest, body: bytes,
+                          storage_limit: int, snapshot: SnapshotFacts, body: bytes,
                           now: datetime) -> StoredByKey | None:
     """PostgreSQL: store a new snapshot for the key's active connector in one round trip.
 
@@ -253,7 +254,7 @@ def store_snapshot_by_key(database: Database, connection: Any, key_hash: str, ip
 
 
 def store_snapshot(database: Database, connection: Any, connector: ActiveConnector,
-                   snapshot: SnapshotRequest, body: bytes, now: datetime) -> bool:
+                   snapshot: SnapshotFacts, body: bytes, now: datetime) -> bool:
     """Store `snapshot` (validated from `body`); returns True when it was already stored."""
     sql = ingest_sql(database.engine.dialect.name)
     snapshot_id = str(snapshot.snapshot_id)

@@ -25,6 +25,7 @@ from veracity_server.errors import ApiError
 from veracity_server.history import retention
 from veracity_server.ingest import service
 from veracity_server.ingest.quotas import LIMIT_HEADER, quotas
+from veracity_server.ingest.snapshot_reader import read_snapshot
 from veracity_server.openapi import Operation, Response, declare_operations, error_response
 from veracity_server.requests_json import parse_body_bytes
 from veracity_server.settings import current_settings
@@ -76,7 +77,7 @@ def snapshots() -> ResponseReturnValue:
         problem: ApiError | HTTPException | None = None
         try:
             limits.check_body_size(request.content_length)
-            body, stored = parse_body_bytes(SnapshotRequest)
+            body, stored = read_snapshot()
             service.check_taken_at(body, now, timedelta(seconds=settings.snapshot_max_future_s))
             limits.check_snapshot_shape(body)
         except (ApiError, HTTPException) as error:
