@@ -181,14 +181,7 @@ def record_heartbeat(database: Database, connection: Any, key_hash: str,
         if updated == 1:
             recent_heartbeats.wrote(key_hash, report)
             return
-    cursor = connection.cursor()
-    try:
-        cursor.execute(sql.connector_exists, (key_hash,))
-        found = cursor.fetchone() is not None
-    finally:
-        cursor.close()
-    database.end_read(connection)
-    if not found:
+    if not database.has_row(connection, sql.connector_exists, (key_hash,)):
         # A connector's first request holds a candidate key (veracity_server/pairing/keys.py):
         # once it is the connector's key, the heartbeat is recorded with it.
         if not claim_candidate_key(database, connection, key_hash):
