@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
@@ -63,6 +63,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 def utc_now() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+@overload
+def iso_utc(moment: datetime) -> str: ...
+
+
+@overload
+def iso_utc(moment: datetime | None) -> str | None: ...
 
 
 def iso_utc(moment: datetime | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -43,6 +44,27 @@ def test_heartbeat_records_liveness_and_the_gateway_report(world: World) -> None
             "unauthenticated", "log in at https://localhost:5001", 5001)
         assert row.reported_last_snapshot_at == datetime(2026, 11, 24, 10, tzinfo=UTC)
         assert row.last_seen_at is not None
+
+
+def test_the_answer_is_each_apps_own_and_its_server_time_is_now(world: World,
+                                                                make_app) -> None:
+    # The answer's fixed part is encoded once per app (ingest/views.py): another app with other
+    # settings (on the same database) must not get it, and the server time must not be frozen.
+    slow = make_app(VERACITY_HEARTBEAT_INTERVAL_S="300", VERACITY_LATEST_CONNECTOR_VERSION="9.9.9")
+    answers = []
+    for client in (world.client, slow.test_client(), world.client):
+        before = datetime.now(UTC).replace(microsecond=0)
+        status, answer = _beat(dataclasses.replace(world, client=client))
+        assert status == 200
+        assert before <= datetime.fromisoformat(answer["server_time"]) <= datetime.now(UTC)
+        answers.append(answer)
+    first, other, again = answers
+    assert (first["heartbeat_interval_s"], first["latest_version"]) == (60, None)
+    assert (other["heartbeat_interval_s"], other["latest_version"]) == (300, "9.9.9")
+    assert set(first) == set(other) == {"server_time", "heartbeat_interval_s",
+                                         "snapshot_interval_s", "latest_version", "limits"}
+    assert first["limits"] == other["limits"] and first["limits"]["snapshots_per_minute"] > 0
+    assert {**again, "server_time": None} == {**first, "server_time": None}
 
 
 def test_heartbeat_is_a_single_update_statement(sqlite_database_url: str, tmp_path) -> None:

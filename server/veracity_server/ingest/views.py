@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -50,14 +50,33 @@ def heartbeat() -> ResponseReturnValue:
         now = utc_now()
         service.record_heartbeat(db, connection, key_hash, body, now,
                                  service.client_ip(request.remote_addr))
-    settings = current_settings()
-    return jsonify(
-        server_time=iso_utc(now),
-        heartbeat_interval_s=settings.heartbeat_interval_s,
-        snapshot_interval_s=settings.snapshot_interval_s,
-        latest_version=settings.latest_connector_version,
-        limits=quotas().advertised,
-    )
+    head, tail = _heartbeat_answer_parts()
+    return current_app.response_class(head + iso_utc(now).encode() + tail,
+                                      mimetype="application/json")
+
+
+_SERVER_TIME_MARK = "server-time-goes-here"
+
+
+def _heartbeat_answer_parts() -> tuple[bytes, bytes]:
+    """The heartbeat's answer, as `jsonify` writes it, before and after the server time.
+
+    The rest (intervals, latest version, limits) is fixed for the app's life: encoded once, not
+    on every heartbeat (jsonify of the whole answer was ~3 % of a PostgreSQL heartbeat's CPU).
+    """
+    parts: tuple[bytes, bytes] | None = current_app.extensions.get("veracity_heartbeat_answer")
+    if parts is None:
+        settings = current_settings()
+        whole = jsonify(
+            server_time=_SERVER_TIME_MARK,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            snapshot_interval_s=settings.snapshot_interval_s,
+            latest_version=settings.latest_connector_version,
+            limits=quotas().advertised,
+        ).get_data()
+        head, tail = whole.split(_SERVER_TIME_MARK.encode())
+        parts = current_app.extensions["veracity_heartbeat_answer"] = (head, tail)
+    return parts
 
 
 @blueprint.post("/api/v1/connector/snapshots")
