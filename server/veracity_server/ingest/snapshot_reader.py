@@ -81,8 +81,10 @@ _OrderId = (Annotated[str, Meta(min_length=1, max_length=ORDER_ID_MAX_LENGTH)]
 
 
 # Optional fields default to UNSET, not None, so that a key sent (even as null) can be told from
-# one left out: the repeated-key check counts the keys given (raw_body_checks.py).
-class PositionMirror(Struct, kw_only=True, forbid_unknown_fields=True):
+# one left out: the repeated-key check counts the keys given (raw_body_checks.py). gc=False: a
+# decoded snapshot holds no reference cycles, so its ~60 structs need no tracking by the
+# cyclic garbage collector.
+class PositionMirror(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """`veracity_contract.connector.PositionIn`."""
 
     conid: _Conid
@@ -98,7 +100,7 @@ class PositionMirror(Struct, kw_only=True, forbid_unknown_fields=True):
     unrealized_pnl: _Exact | UnsetType | None = UNSET
 
 
-class StopOrderMirror(Struct, kw_only=True, forbid_unknown_fields=True):
+class StopOrderMirror(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """`veracity_contract.connector.StopOrderIn`."""
 
     order_id: _OrderId
@@ -115,7 +117,7 @@ class StopOrderMirror(Struct, kw_only=True, forbid_unknown_fields=True):
     status: _Code | UnsetType | None = UNSET
 
 
-class AccountMirror(Struct, kw_only=True, forbid_unknown_fields=True):
+class AccountMirror(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """`veracity_contract.connector.AccountIn`."""
 
     account_id: Annotated[str, Meta(min_length=1, max_length=ACCOUNT_ID_MAX_LENGTH)]
@@ -128,7 +130,7 @@ class AccountMirror(Struct, kw_only=True, forbid_unknown_fields=True):
                   | UnsetType | None) = UNSET
 
 
-class SnapshotMirror(Struct, kw_only=True, forbid_unknown_fields=True):
+class SnapshotMirror(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """`veracity_contract.connector.SnapshotRequest`."""
 
     snapshot_id: UUID
