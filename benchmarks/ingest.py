@@ -14,8 +14,9 @@ hits all three alike. Prints requests/s and p50/p99 latency per route (medians o
 and the ratios to the baseline (each round's rate over the same round's baseline, the median of
 those: the machine's speed drifts between rounds on a shared host, less within one), plus
 gunicorn's own CPU time per request (psutil), which other processes on a shared machine disturb
-far less. The load generator shares the machine's cores with the server, so compare ratios
-measured in the same run, not absolute rates. Targets:
+far less, and (for the PostgreSQL server this script starts) the database server's CPU time per
+request. The load generator and PostgreSQL share the machine's cores with the server, so compare
+ratios measured in the same run, not absolute rates. Targets:
 heartbeats >= 70 % and snapshots >= 35 % of the baseline rate, on each database. The per-connector
 rate limits are raised for the run (they are still counted on every request). The last line
 gives the lower ratio of the two databases:
@@ -110,11 +111,13 @@ class Result:
     socket_errors: int
     server_cpu_ms: float  # gunicorn's CPU time (all workers) per request
     wrk_cpu_ms: float  # the load generator's CPU time per request (it shares the cores)
+    database_cpu_ms: float | None  # PostgreSQL's server processes per request (None: SQLite)
 
 
-def server_cpu_seconds(server_pid: int) -> float:
-    """CPU time (user + system) used so far by gunicorn and its workers."""
-    master = psutil.Process(server_pid)
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children (gunicorn and its
+    workers; PostgreSQL's server and its backends)."""
+    master = psutil.Process(root_pid)
     total = 0.0
     for process in [master, *master.children(recursive=True)]:
         try:
@@ -132,24 +135,29 @@ def children_cpu_seconds() -> float:
 
 
 def run_wrk(name: str, url: str, method: str, body: str, key: str | None, fresh_ids: bool,
-            seconds: int, connections: int, work_dir: Path, server_pid: int) -> Result:
+            seconds: int, connections: int, work_dir: Path, server_pid: int,
+            database_pid: int | None) -> Result:
     """Drive `url` with wrk for `seconds`; returns its figures."""
     script = work_dir / f"{name}.lua"
     auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
     script.write_text(LUA_TEMPLATE % {"body": body, "fresh_ids": "true" if fresh_ids else "false",
                                       "method": method, "auth": auth})
-    cpu_before = server_cpu_seconds(server_pid)
+    cpu_before = tree_cpu_seconds(server_pid)
+    database_before = tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
     wrk_before = children_cpu_seconds()
     output = subprocess.run(
         ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
          "-s", str(script), url], capture_output=True, text=True, check=True).stdout
-    cpu_used = server_cpu_seconds(server_pid) - cpu_before
+    cpu_used = tree_cpu_seconds(server_pid) - cpu_before
+    database_used = (tree_cpu_seconds(database_pid) - database_before
+                     if database_pid is not None else None)
     wrk_used = children_cpu_seconds() - wrk_before
     figures = json.loads(output.strip().splitlines()[-1])
     requests = max(figures["requests"], 1)
     return Result(name, figures["requests"] / (figures["duration_us"] / 1e6),
                   figures["p50_us"] / 1000, figures["p99_us"] / 1000, figures["non_2xx"],
-                  figures["socket_errors"], cpu_used * 1000 / requests, wrk_used * 1000 / requests)
+                  figures["socket_errors"], cpu_used * 1000 / requests, wrk_used * 1000 / requests,
+                  None if database_used is None else database_used * 1000 / requests)
 
 
 def combine(results: list[Result]) -> Result:
@@ -161,7 +169,9 @@ def combine(results: list[Result]) -> Result:
                   sum(result.non_2xx for result in results),
                   sum(result.socket_errors for result in results),
                   statistics.median(result.server_cpu_ms for result in results),
-                  statistics.median(result.wrk_cpu_ms for result in results))
+                  statistics.median(result.wrk_cpu_ms for result in results),
+                  None if results[0].database_cpu_ms is None else statistics.median(
+                      result.database_cpu_ms or 0.0 for result in results))
 
 
 # Counted on every request as in production, but high enough for a load generator.
@@ -170,7 +180,7 @@ UNTHROTTLED = {"VERACITY_LIMIT_SNAPSHOTS_PER_MINUTE": "100000000",
 
 
 def measure(database_url: str | None, arguments: argparse.Namespace,
-            work_dir: Path) -> tuple[list[list[Result]], int]:
+            work_dir: Path, database_pid: int | None) -> tuple[list[list[Result]], int]:
     """Every round's figures of every route (baseline first) on one database, and the snapshot
     body's size."""
     with start_live_server(work_dir, database_url=database_url, workers=arguments.workers,
@@ -185,7 +195,8 @@ def measure(database_url: str | None, arguments: argparse.Namespace,
                                             snapshot_id="SNAPSHOT_ID_PLACEHOLDER"))
         assert server.process is not None
         common = {"seconds": arguments.seconds, "connections": arguments.connections,
-                  "work_dir": work_dir, "server_pid": server.process.pid}
+                  "work_dir": work_dir, "server_pid": server.process.pid,
+                  "database_pid": database_pid}
         routes = [
             ("baseline", server.url("/healthz"), "GET", "", None, False),
             ("heartbeat", server.url("/api/v1/connector/heartbeat"), "POST", heartbeat, key,
@@ -208,13 +219,15 @@ def print_table(title: str, rounds: list[list[Result]]) -> tuple[float, float, b
               for index in range(len(results))]
     print(title)
     print(f"{'route':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of baseline':>12} "
-          f"{'errors':>7} {'server CPU ms/req':>18} {'CPU of baseline':>16} {'wrk CPU ms/req':>15}")
+          f"{'errors':>7} {'server CPU ms/req':>18} {'CPU of baseline':>16} {'wrk CPU ms/req':>15}"
+          f" {'PostgreSQL CPU ms/req':>22}")
     for result, ratio in zip(results, ratios, strict=True):
         print(f"{result.name:<10} {result.requests_per_s:>9.1f} {result.p50_ms:>8.2f} "
               f"{result.p99_ms:>8.2f} {ratio:>11.0%} "
               f"{result.non_2xx + result.socket_errors:>7} {result.server_cpu_ms:>18.2f} "
               f"{results[0].server_cpu_ms / result.server_cpu_ms:>15.0%} "
-              f"{result.wrk_cpu_ms:>15.2f}")
+              f"{result.wrk_cpu_ms:>15.2f} "
+              f"{'-' if result.database_cpu_ms is None else f'{result.database_cpu_ms:.2f}':>22}")
     clean = all(result.non_2xx + result.socket_errors == 0 for result in results)
     return ratios[1], ratios[2], clean
 
@@ -247,15 +260,18 @@ def main() -> int:
             work_dir = Path(stack.enter_context(
                 tempfile.TemporaryDirectory(prefix=f"veracity-bench-{name}-")))
             url = None
+            database_pid = None
             if name == "postgresql":
                 url = arguments.database_url
                 if url is None:
                     cluster = PostgresCluster.start()
                     stack.callback(cluster.stop)
                     url = cluster.create_database()
+                    assert cluster.server.process is not None
+                    database_pid = cluster.server.process.pid
             elif name != "sqlite":
                 parser.error(f"unknown database {name!r}")
-            rounds, body_size = measure(url, arguments, work_dir)
+            rounds, body_size = measure(url, arguments, work_dir, database_pid)
             title = (f"\n{name}: gunicorn (gunicorn.conf.py), {arguments.workers} workers; wrk "
                      f"1 thread, {arguments.connections} connections, {arguments.rounds} rounds "
                      f"x {arguments.seconds} s per route; snapshot body {body_size} bytes "

@@ -170,7 +170,9 @@ class SnapshotDocument(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The connector's user (no foreign key of its own on PostgreSQL: the connector's cascades,
+    # and a check per snapshot locked the user's row; migration 0009).
+    user_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
     snapshot_id: Mapped[str] = mapped_column(String(36))
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -195,8 +197,10 @@ class ValuePoint(Base):
                                     primary_key=True)
     document_id: Mapped[int] = mapped_column(
         ForeignKey("snapshot_documents.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    # Its document's user and connector, copied for the chart's indexes; the document's foreign
+    # key cascades (migration 0009 dropped these two's own on PostgreSQL).
+    user_id: Mapped[int] = mapped_column(Integer)
+    connector_id: Mapped[str] = mapped_column(String(36))
     account_id: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str | None] = mapped_column(String(16), nullable=True)
     taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
