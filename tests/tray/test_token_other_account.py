@@ -85,7 +85,8 @@ def paste_token(tray: Tray, token: str) -> Any:
     tray.menu.click("Paste token…")
     dialog = tray.dialog("token")
     tray.driver.type_into(dialog.entry, token)
-    tray.driver.click(dialog.pair_button)
+    tray.driver.click_until(dialog.pair_button, lambda: dialog.busy or dialog.message.text,
+                            "the Pair click taken")
     wait_for_outcome(tray, dialog, ("", "Pairing with Veracity…"))
     return dialog
 
@@ -192,7 +193,10 @@ def test_pasting_another_accounts_token_asks_before_dropping_the_kept_snapshots(
         # (b) The same token again: asked again; "Drop them and pair" pairs with B.
         dialog = paste_token(tray, token_b)
         assert tray.driver.on_tk(lambda: dialog.message.text) == OTHER_ACCOUNT_QUESTION
-        tray.driver.click(dialog.pair_button)
+        tray.driver.click_until(
+            dialog.pair_button,
+            lambda: dialog.busy or dialog.message.text != OTHER_ACCOUNT_QUESTION,
+            "the 'Drop them and pair' click taken")
         wait_for_outcome(tray, dialog, (OTHER_ACCOUNT_QUESTION, "Pairing with Veracity…"))
         assert tray.driver.on_tk(lambda: dialog.message.text) == PAIRED_MESSAGE
         assert paired_account(folders.data_dir) not in (None, account_a)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.support.processes import running_process, stop_process
 from tests.support.system import require_executable
-from tests.support.waiting import wait_until
+from tests.support.waiting import WaitTimedOut, wait_until
 
 SCREEN_WIDTH, SCREEN_HEIGHT = 800, 600
 # trayer's panel: a strip at the top right, where docked icons appear.
@@ -145,9 +145,31 @@ class DialogDriver:
     def click(self, widget: Any) -> None:
         """A left click in the middle of the widget."""
         x, y = self._centre(widget)
+        # The pointer leaves first and comes back, so the widget sees it enter as a hand would
+        # move it (it may have sat over a button that was disabled and enabled meanwhile).
         # No --sync: it stalls for seconds when the pointer is already there. XTEST events
-        # keep their order, so the click lands after the move anyway.
-        self.server.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+        # keep their order, so the click lands after the moves anyway.
+        self.server.run("xdotool", "mousemove", "0", "0", "mousemove", str(x), str(y),
+                        "click", "1")
+
+    def click_until(self, widget: Any, answered: Any, what: str, tries: int = 3,
+                    wait_s: float = 15.0) -> None:
+        """Click `widget` until `answered()` (run on the Tk thread) says the click was taken.
+
+        Now and then an XTEST click on a just-laid-out Tk dialog never reaches it (CI runs lost
+        a "Drop them and pair" click while Tk reported the button under the pointer). A lost
+        click is clicked again, after a screenshot of it, so the test goes on to what it checks.
+        `answered` must turn true at once when the click is taken (e.g. the dialog turns busy),
+        so that a slow answer is never clicked twice.
+        """
+        for attempt in range(1, tries + 1):
+            self.click(widget)
+            try:
+                self.wait_until(answered, what, timeout_s=wait_s)
+                return
+            except WaitTimedOut:
+                self.screenshot(f"click-lost-{attempt}")
+        raise WaitTimedOut(f"{what}: {tries} clicks on {widget} were not taken")
 
     def type_into(self, entry: Any, text: str) -> None:
         """Click into the entry, then type like a keyboard (clipboard-free paste)."""
