@@ -54,13 +54,16 @@ def test_the_allowed_skew_is_a_setting(make_app) -> None:
 
 
 def test_a_late_snapshot_from_the_outbox_is_kept_but_never_current(world: World) -> None:
-    now = datetime.now(UTC)
-    current = snapshot_body(positions=2, taken_at=now - timedelta(minutes=1),
-                            net_liquidation="200.00")
+    # Half past an hour, 30 to 90 minutes ago: each snapshot below then falls in an hour of its
+    # own (the 1W chart keeps one point per hour). "A minute ago" and "an hour ago" shared one
+    # whenever the test ran in the first minute of an hour, and a CI run did.
+    current_at = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
+        minutes=30)
+    current = snapshot_body(positions=2, taken_at=current_at, net_liquidation="200.00")
     assert _post(world, current)[0] == 201
     # A backlog delivered afterwards, oldest last: none of it replaces the newer state.
     for hours, value in ((1, "150.00"), (30, "120.00"), (24 * 6, "100.00")):
-        late = snapshot_body(positions=7, taken_at=now - timedelta(hours=hours),
+        late = snapshot_body(positions=7, taken_at=current_at - timedelta(hours=hours),
                              net_liquidation=value)
         assert _post(world, late)[0] == 201
     portfolio = world.client.get(f"{PORTFOLIO}?range=1W").get_json()
