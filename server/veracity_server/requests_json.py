@@ -140,11 +140,14 @@ def validates_from_bytes(raw: bytes) -> bool:
     float by pydantic's JSON reader), a NaN, or an escape that needs the unstorable-text checks:
     those go the exact way of `parse_body`.
     """
+    return bool(raw.strip()) and not _has_fractional_number(raw) and not (
+        may_hold_unstorable_escape(raw)) and b"NaN" not in raw and b"Infinity" not in raw
+
+
+def may_hold_unstorable_escape(raw: bytes) -> bool:
+    """True when `raw` may escape a NUL or a UTF-16 surrogate (see `_reject_unstorable_text`)."""
     # One search for a backslash spares the three escape searches on nearly every body.
-    escapes = b"\\" in raw
-    return bool(raw.strip()) and not _has_fractional_number(raw) and not (escapes and (
-        b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw)) and b"NaN" not in raw and (
-        b"Infinity" not in raw)
+    return b"\\" in raw and (b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw)
 
 
 def check_json_mimetype() -> None:

@@ -54,6 +54,7 @@ from veracity_server.raw_body_checks import may_repeat_a_key
 from veracity_server.requests_json import (
     check_json_mimetype,
     check_repeated_keys,
+    may_hold_unstorable_escape,
     parse_body_bytes,
 )
 
@@ -183,7 +184,7 @@ def facts_from_bytes(raw: bytes) -> tuple[SnapshotFacts, int] | None:
     # Escapes of NUL and of UTF-16 surrogates: legal JSON, but the database cannot store them,
     # and pydantic's path words the refusal. (The mirror has no float field, so it refuses the
     # fractional numbers, NaN and Infinity that keep pydantic off the bytes itself.)
-    if b"\\" in raw and (b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw):
+    if may_hold_unstorable_escape(raw):
         return None
     try:
         snapshot = _decoder.decode(raw)
