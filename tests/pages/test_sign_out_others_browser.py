@@ -50,3 +50,31 @@ def test_sign_out_other_sessions_from_the_page(start_server, open_page, screensh
     home.get_by_role("button", name="Sign out", exact=True).click()
     home.wait_for_url("**/login")
     assert copy_of_home.get(server.url(PORTFOLIO), timeout=10).status_code == 401
+
+
+def test_sign_out_lands_on_the_plain_sign_in_page_while_polls_run(start_server, open_page) -> None:
+    # Polls every half second, and the sign-out's answer held back for three seconds after the
+    # server has ended the session: any poll sent meanwhile would answer 401 and take the person
+    # to "/login?next=…" instead (and log the 401). Sign-out stops the polls before it asks.
+    server = start_server(env={"VERACITY_PAGE_POLL_INTERVAL_S": "0.5"})
+    server.create_user("slow-sign-out@example.com", PASSWORD)
+    page: Any = open_page(base_url=server.base_url)
+    sign_in(page, server.base_url, "slow-sign-out@example.com")
+    regions = []
+    page.on("request", lambda request: regions.append(request.url)
+            if "/profile/ibkr/" in request.url else None)
+    page.wait_for_timeout(1_500)
+    assert regions, "the page should be polling before the sign-out"
+    copy = _copied_cookie(page, server)
+
+    def answer_late(route: Any) -> None:
+        answer = route.fetch()
+        page.wait_for_timeout(3_000)
+        with contextlib.suppress(PlaywrightError):
+            route.fulfill(response=answer)
+
+    page.route("**/api/v1/session", answer_late)
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url("**/login", timeout=15_000)
+    assert page.url == server.url("/login")
+    assert copy.get(server.url(PORTFOLIO), timeout=10).status_code == 401

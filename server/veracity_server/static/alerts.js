@@ -21,6 +21,7 @@
 
   function scheduleRefresh(delayMs) {
     window.clearTimeout(timer);
+    if (shared.backgroundSignal.aborted) return;  // the page is being left
     timer = window.setTimeout(refresh, delayMs);
   }
 
@@ -130,7 +131,7 @@
 
   async function refresh() {
     try {
-      const response = await api("GET", card.dataset.alertsUrl);
+      const response = await api("GET", card.dataset.alertsUrl, undefined, true);
       if (!response.ok) return;
       const answer = await response.json();
       renderLog(answer.deliveries);

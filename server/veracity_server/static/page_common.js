@@ -15,7 +15,20 @@ window.VeracityPage = (function () {
     window.setTimeout(function () { announcer.textContent = text; }, 50);
   }
 
+  // Once the page is being left (signed out here, or its session ended elsewhere), background
+  // polls are cancelled: an answer arriving after that would send the person somewhere else
+  // (a 401 poll goes to "/login?next=…" and would race the sign-out's own "/login").
+  const background = new AbortController();
+  let leaving = false;
+
+  function stopBackground() {
+    leaving = true;
+    background.abort();
+  }
+
   function goToLogin() {
+    if (leaving) return;
+    stopBackground();
     window.location.assign(page.dataset.loginUrl);
   }
 
@@ -30,9 +43,12 @@ window.VeracityPage = (function () {
   }
 
   // Every unsafe request carries the session's CSRF token in a header, never in the URL.
-  async function api(method, url, body) {
+  // `inBackground`: a poll, not something the person asked for; it is cancelled when the page
+  // is left (see stopBackground).
+  async function api(method, url, body, inBackground) {
     const headers = { Accept: "application/json", "X-CSRF-Token": csrfToken };
     const options = { method: method, headers: headers, credentials: "same-origin" };
+    if (inBackground) options.signal = background.signal;
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -82,6 +98,6 @@ window.VeracityPage = (function () {
   }
 
   return { page: page, announce: announce, goToLogin: goToLogin, errorMessage: errorMessage,
-           api: api, fill: fill, safeHref: safeHref, formatSize: formatSize,
+           api: api, stopBackground: stopBackground, backgroundSignal: background.signal, fill: fill, safeHref: safeHref, formatSize: formatSize,
            formatDate: formatDate };
 })();

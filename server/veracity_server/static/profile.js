@@ -8,7 +8,8 @@
   const shared = window.VeracityPage;  // page_common.js, loaded first
   if (!shared) return;
   const page = shared.page;
-  const { announce, api, errorMessage, fill, formatDate, formatSize, goToLogin, safeHref } = shared;
+  const { announce, api, backgroundSignal, errorMessage, fill, formatDate, formatSize, goToLogin,
+          safeHref, stopBackground } = shared;
   const pollInterval = Math.max(500, Number(page.dataset.pollIntervalMs) || 10000);
 
   // ---- Download card -------------------------------------------------------------------------
@@ -219,6 +220,7 @@
       headers: { Accept: "text/html", "If-None-Match": '"' + element.dataset.version + '"' },
       credentials: "same-origin",
       cache: "no-store",
+      signal: backgroundSignal,
     });
     if (response.status === 401) {
       goToLogin();
@@ -261,6 +263,7 @@
 
   function schedulePolling() {
     window.clearTimeout(pollTimer);
+    if (backgroundSignal.aborted) return;  // the page is being left
     pollTimer = window.setTimeout(async function () {
       if (!document.hidden) await refreshAll();
       schedulePolling();
@@ -357,6 +360,8 @@
 
   const logout = document.getElementById("logout-button");
   logout.addEventListener("click", async function () {
+    // No poll may answer 401 in between and send the person to "/login?next=…" instead.
+    stopBackground();
     try {
       await api("DELETE", logout.dataset.sessionUrl);
     } catch (ignored) {
