@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.windows, pytest.mark.timeout(900)]
 
 # A new dialog's window is shown a moment before it takes keys and clicks.
 DIALOG_SETTLE_S = 2.0
+HEARTBEAT_INTERVAL_S = 5  # each accepted heartbeat changes the status, so the menu too
 # Signs that the process died instead of quitting (Tcl's abort, wine's crash handler).
 CRASH_SIGNS = ("Tcl_AsyncDelete", "Unhandled exception", "Fatal Python error", "Traceback")
 
@@ -73,7 +74,8 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
     crash_dialog_off(windows_connector.run)
     # Snapshots only when asked (pairing, Sync now), so a new one proves the click worked.
     windows_connector.settings.update({"IBKR_CONNECTOR_SNAPSHOT_INTERVAL_S": "3600",
-                                       "IBKR_CONNECTOR_HEARTBEAT_INTERVAL_S": "5"})
+                                       "IBKR_CONNECTOR_HEARTBEAT_INTERVAL_S":
+                                       str(HEARTBEAT_INTERVAL_S)})
     windows_connector.vault_used = True
     env = windows_connector.env("cp1252")
     with running_in_wine_desktop(x_display, env, ["ibkr-connector"]) as desktop:
@@ -130,8 +132,14 @@ def test_tray_icon_menu_and_token_dialog_of_the_windows_build(
         def newer_snapshot() -> bool:
             return (portfolio_as_of(windows_server) or "") > first
 
+        # The open menu outlives status changes (two heartbeats): pystray rebuilt it under the
+        # pointer on each one, closing it or losing its click (tray/win32_menu.py).
+        menu = desktop.open_tray_menu(icon)
+        time.sleep(2 * HEARTBEAT_INTERVAL_S + 1)
+        assert menu.id in {window.id for window in windows(x_display)}, \
+            "a status change closed the open tray menu"
         desktop.choose_from_tray_menu(icon, windows_menu_rows(paired=True), SYNC_NOW,
-                                      newer_snapshot, timeout_s=60)
+                                      newer_snapshot, menu=menu, timeout_s=60)
 
         # 4. The status line opens the status window; it stays open (and keeps refreshing from
         # the engine's thread) while Quit ends the app: that once crashed Tcl on Windows.

@@ -18,6 +18,7 @@ from veracity_connector.tray.controller import TrayController
 from veracity_connector.tray.icons import icon_for_state
 from veracity_connector.tray.menu import Menu, build_menu, to_pystray_menu
 from veracity_connector.tray.presentation import Notification, notification_for_change, tooltip
+from veracity_connector.tray.win32_menu import menu_safe_icon_class
 from veracity_connector.tray.xorg_thread import XorgIconThread, is_xorg_icon
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class TrayApp:
         self._latest: ConnectorStatus | None = None
         self._icon_thread: XorgIconThread | None = None  # set on X, where it is needed
         status = controller.slot.status
-        self.icon = pystray_module.Icon(
+        icon_class = menu_safe_icon_class(pystray_module.Icon)  # see win32_menu.py
+        self.icon = icon_class(
             ICON_NAME, icon=icon_for_state(status.state, ICON_SIZE), title=tooltip(status),
             menu=to_pystray_menu(self.menu, pystray_module))
 
