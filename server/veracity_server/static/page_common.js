@@ -98,6 +98,6 @@ window.VeracityPage = (function () {
   }
 
   return { page: page, announce: announce, goToLogin: goToLogin, errorMessage: errorMessage,
-           api: api, stopBackground: stopBackground, backgroundSignal: background.signal, fill: fill, safeHref: safeHref, formatSize: formatSize,
-           formatDate: formatDate };
+           api: api, stopBackground: stopBackground, backgroundSignal: background.signal,
+           fill: fill, safeHref: safeHref, formatSize: formatSize, formatDate: formatDate };
 })();
